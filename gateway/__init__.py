@@ -1,0 +1,1 @@
+"""PAR gateway component."""

@@ -1,0 +1,17 @@
+"""The `par` command line. Heavy imports stay inside commands so that `par --help` and
+`par runtime serve` start fast."""
+
+import typer
+
+from eventing.cli import app as eventing_app
+from gateway.cli import app as gateway_app
+from runtime.cli import app as runtime_app
+
+app = typer.Typer(help="PAR: run AI agent packages serverlessly.", no_args_is_help=True)
+app.add_typer(runtime_app, name="runtime")
+app.add_typer(eventing_app, name="eventing")
+app.add_typer(gateway_app, name="gateway")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""PAR runtime component."""

@@ -1,0 +1,16 @@
+"""Root test configuration. Component fixtures live in tests/support/ and are registered here."""
+
+import os
+
+import pytest
+
+pytest_plugins: list[str] = []
+
+
+def require_service(available: bool, what: str) -> None:
+    """Skip a test whose external service is missing on a user's machine; in CI it must exist."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI (scripts/services.sh installs it)")
+    pytest.skip(f"{what} not installed here (run scripts/services.sh)")
