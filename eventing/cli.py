@@ -2,4 +2,6 @@
 
 import typer
 
-app = typer.Typer(help="The CloudEvents broker: ingress and trigger dispatcher on Kafka.", no_args_is_help=True)
+app = typer.Typer(
+    help="The CloudEvents broker: ingress and trigger dispatcher on Kafka.", no_args_is_help=True
+)
