@@ -1,0 +1,1 @@
+"""Deploy backends: where agents run. The interface is `registry.backends.base.DeployBackend`."""
