@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.support.apkgs"]
 
 
 def require_service(available: bool, what: str) -> None:

@@ -1,0 +1,83 @@
+"""Real APKGs for tests, built by the real `pixell build` of pixell-kit 0.4 and pixell-sdk 0.5.
+
+Builds are cached under `.cache/test-apkgs/<tool>-<hash of the project's files>/`, so a second test
+session (or a second fixture asking for the same project) does no work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_AGENT = ROOT / "examples" / "demo-agent"
+CACHE = ROOT / ".cache" / "test-apkgs"
+TOOLS = {
+    "kit": ROOT / ".cache" / "tools" / "pixell-kit" / "bin" / "pixell",
+    "sdk": ROOT / ".cache" / "tools" / "pixell-sdk" / "bin" / "pixell",
+}
+_SKIP_PARTS = {"__pycache__", "dist", ".pytest_cache"}
+
+
+def project_hash(project_dir: Path) -> str:
+    """SHA-256 over every source file of a pixell project (relative path and bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in project_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(project_dir)
+        if _SKIP_PARTS.intersection(rel.parts) or path.suffix in {".pyc", ".apkg"}:
+            continue
+        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_apkg(project_dir: Path, out_dir: Path, tool: str = "kit") -> Path:
+    """Build `project_dir` with the real `pixell build` of `tool` ("kit" or "sdk"); return the APKG path.
+
+    The result is cached by project content; it is copied into `out_dir`.
+    """
+    project_dir, out_dir = Path(project_dir), Path(out_dir)
+    pixell = TOOLS[tool]
+    if not pixell.exists():
+        raise FileNotFoundError(f"{pixell} missing: run scripts/bootstrap.sh (it installs the pixell tools)")
+    cached_dir = CACHE / f"{tool}-{project_hash(project_dir)}"
+    cached = next(cached_dir.glob("*.apkg"), None) if cached_dir.is_dir() else None
+    if cached is None:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+            result = subprocess.run(
+                [str(pixell), "build", "-p", str(project_dir), "-o", tmp],
+                capture_output=True, text=True, timeout=120, check=False,
+            )
+            built = next(Path(tmp).glob("*.apkg"), None)
+            if result.returncode != 0 or built is None:
+                raise RuntimeError(
+                    f"pixell ({tool}) build of {project_dir} failed:\n{result.stdout}\n{result.stderr}"
+                )
+            staging = Path(tmp) / "done"
+            staging.mkdir()
+            built.rename(staging / built.name)
+            shutil.rmtree(cached_dir, ignore_errors=True)
+            staging.rename(cached_dir)
+        cached = next(cached_dir.glob("*.apkg"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / cached.name
+    if target.resolve() != cached.resolve():
+        shutil.copyfile(cached, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def demo_apkg_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/demo-agent built by pixell-kit 0.4 (layout with dist/, setup.py, deploy.json)."""
+    return build_apkg(DEMO_AGENT, tmp_path_factory.mktemp("apkg-kit"), tool="kit")
+
+
+@pytest.fixture(scope="session")
+def demo_apkg_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/demo-agent built by pixell-sdk 0.5 (surface files and ui/ at the root)."""
+    return build_apkg(DEMO_AGENT, tmp_path_factory.mktemp("apkg-sdk"), tool="sdk")
