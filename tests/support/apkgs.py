@@ -10,6 +10,7 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,10 @@ def build_apkg(project_dir: Path, out_dir: Path, tool: str = "kit") -> Path:
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
             result = subprocess.run(
                 [str(pixell), "build", "-p", str(project_dir), "-o", tmp],
-                capture_output=True, text=True, timeout=120, check=False,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             )
             built = next(Path(tmp).glob("*.apkg"), None)
             if result.returncode != 0 or built is None:
@@ -81,3 +85,33 @@ def demo_apkg_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_apkg_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/demo-agent built by pixell-sdk 0.5 (surface files and ui/ at the root)."""
     return build_apkg(DEMO_AGENT, tmp_path_factory.mktemp("apkg-sdk"), tool="sdk")
+
+
+def repack(
+    source: Path,
+    dest: Path,
+    *,
+    replace: dict[str, bytes] | None = None,
+    drop: set[str] | None = None,
+    extra: list[tuple[str | zipfile.ZipInfo, bytes]] | None = None,
+) -> Path:
+    """Copy a real APKG entry by entry, replacing/dropping some and appending `extra` ones.
+
+    Hostile packages start from a real one so that only the hostile part differs.
+    """
+    replace, drop = dict(replace or {}), drop or set()
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename not in drop:
+                out.writestr(info, replace.pop(info.filename, None) or src.read(info))
+        for name, data in [*replace.items(), *(extra or [])]:
+            out.writestr(name, data)
+    return dest
+
+
+def unix_entry(name: str, mode: int) -> zipfile.ZipInfo:
+    """A ZIP entry carrying a Unix file type (symlink, FIFO, ...) in its external attributes."""
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = mode << 16
+    return info
