@@ -1,0 +1,237 @@
+"""Agents and their versions: create, list, get, change, delete; upload a package version."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from sqlalchemy import select, tuple_
+from starlette.concurrency import run_in_threadpool
+
+from registry import feed
+from registry.api.deps import Admin, Session, State, load_agent
+from registry.api.views import (
+    DNS_LABEL,
+    CursorQuery,
+    LimitQuery,
+    NamespacePath,
+    agent_out,
+    agents_out,
+    decode_cursor,
+    encode_cursor,
+    version_out,
+)
+from registry.models import Agent, Deployment, Namespace, Version
+from registry.problems import Problem
+from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, VersionOut
+
+router = APIRouter(tags=["agents"])
+
+
+async def ensure_namespace(session: Session, namespace: str) -> None:
+    if await session.get(Namespace, namespace) is None:
+        session.add(Namespace(name=namespace))
+        await session.flush()
+
+
+@router.get("/v1/agents", response_model=Page[AgentOut])
+async def list_all_agents(
+    session: Session,
+    _: Admin,
+    namespace: str | None = None,
+    limit: int = LimitQuery,
+    cursor: str | None = CursorQuery,
+) -> Page[AgentOut]:
+    """Agents of every namespace (or one), ordered by namespace and name."""
+    query = select(Agent).order_by(Agent.namespace, Agent.name).limit(limit + 1)
+    if namespace is not None:
+        query = query.where(Agent.namespace == namespace)
+    after = decode_cursor(cursor, 2)
+    if after is not None:
+        query = query.where(tuple_(Agent.namespace, Agent.name) > tuple_(*after))
+    agents = list(await session.scalars(query))
+    more = len(agents) > limit
+    agents = agents[:limit]
+    last = agents[-1] if more else None
+    return Page(
+        items=await agents_out(session, agents),
+        next_cursor=encode_cursor([last.namespace, last.name]) if last else None,
+    )
+
+
+@router.get("/v1/namespaces/{namespace}/agents", response_model=Page[AgentOut])
+async def list_agents(
+    session: Session,
+    admin: Admin,
+    namespace: str = NamespacePath,
+    limit: int = LimitQuery,
+    cursor: str | None = CursorQuery,
+) -> Page[AgentOut]:
+    return await list_all_agents(session, admin, namespace, limit, cursor)
+
+
+@router.post("/v1/namespaces/{namespace}/agents", status_code=201, response_model=AgentOut)
+async def create_agent(
+    body: AgentCreate, session: Session, _: Admin, namespace: str = NamespacePath
+) -> AgentOut:
+    existing = await session.scalar(
+        select(Agent.id).where(Agent.namespace == namespace, Agent.name == body.name)
+    )
+    if existing is not None:
+        raise Problem(409, "Agent exists", f"{namespace}/{body.name} already exists")
+    await ensure_namespace(session, namespace)
+    agent = Agent(namespace=namespace, **body.model_dump())
+    session.add(agent)
+    await feed.bump(session)
+    await session.commit()
+    return agent_out(agent, None, None)
+
+
+@router.get("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
+async def get_agent(name: str, session: Session, _: Admin, namespace: str = NamespacePath) -> AgentOut:
+    agent = await load_agent(session, namespace, name)
+    latest = await session.scalar(
+        select(Version.version).where(Version.agent_id == agent.id).order_by(Version.id.desc()).limit(1)
+    )
+    return agent_out(agent, latest, await session.get(Deployment, agent.id))
+
+
+@router.patch("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
+async def patch_agent(
+    name: str, body: AgentPatch, session: Session, admin: Admin, namespace: str = NamespacePath
+) -> AgentOut:
+    """Change the public flag or the rate/burst override (send null to clear an override)."""
+    agent = await load_agent(session, namespace, name, for_update=True)
+    for field, value in body.model_dump(exclude_unset=True).items():
+        if field == "public" and value is None:
+            raise Problem(422, "Invalid request", "public must be true or false")
+        setattr(agent, field, value)
+    await feed.bump(session)
+    await session.commit()
+    return await get_agent(name, session, admin, namespace)
+
+
+@router.delete("/v1/namespaces/{namespace}/agents/{name}", status_code=204)
+async def delete_agent(
+    name: str, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> None:
+    """Undeploy, then forget the agent and its versions; packages no other version uses are removed."""
+    agent = await load_agent(session, namespace, name, for_update=True)
+    shas = set(await session.scalars(select(Version.sha256).where(Version.agent_id == agent.id)))
+    await state.backend.undeploy(namespace, name)
+    await session.delete(agent)
+    await feed.bump(session)
+    await session.commit()
+    still_used = set(await session.scalars(select(Version.sha256).where(Version.sha256.in_(shas))))
+    for sha in shas - still_used:
+        state.store.delete(sha)
+
+
+@router.get("/v1/namespaces/{namespace}/agents/{name}/versions", response_model=Page[VersionOut])
+async def list_versions(
+    name: str,
+    state: State,
+    session: Session,
+    _: Admin,
+    namespace: str = NamespacePath,
+    limit: int = LimitQuery,
+    cursor: str | None = CursorQuery,
+) -> Page[VersionOut]:
+    """Versions oldest first."""
+    agent = await load_agent(session, namespace, name)
+    query = select(Version).where(Version.agent_id == agent.id).order_by(Version.id).limit(limit + 1)
+    after = decode_cursor(cursor, 1)
+    if after is not None:
+        query = query.where(Version.id > int(after[0]))
+    versions = list(await session.scalars(query))
+    more = len(versions) > limit
+    versions = versions[:limit]
+    return Page(
+        items=[version_out(agent, v, state.artifact_url(v.sha256)) for v in versions],
+        next_cursor=encode_cursor([versions[-1].id]) if more else None,
+    )
+
+
+@router.get("/v1/namespaces/{namespace}/agents/{name}/versions/{version}", response_model=VersionOut)
+async def get_version(
+    name: str, version: str, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> VersionOut:
+    agent = await load_agent(session, namespace, name)
+    row = await session.scalar(
+        select(Version).where(Version.agent_id == agent.id, Version.version == version)
+    )
+    if row is None:
+        raise Problem(404, "Version not found", f"{namespace}/{name} has no version {version}")
+    return version_out(agent, row, state.artifact_url(row.sha256))
+
+
+@router.post("/v1/namespaces/{namespace}/packages", status_code=201, response_model=VersionOut)
+async def upload_package(
+    state: State,
+    session: Session,
+    _: Admin,
+    response: Response,
+    file: Annotated[UploadFile, File(description="the .apkg built by `pixell build`")],
+    name: Annotated[str | None, Form(description="agent name (default: agent.yaml name)")] = None,
+    namespace: str = NamespacePath,
+) -> VersionOut:
+    """Validate an APKG with `runtime.apkg`, store it by sha256, register its version.
+
+    201 for a new version, 200 when the same bytes are already that version, 409 when that
+    version exists with different bytes, 422 (with the runtime's reason) for a bad package.
+    """
+    from runtime import apkg
+
+    temp, sha256, size = await state.store.receive(file, state.settings.max_package_bytes)
+    try:
+        try:
+            info = await run_in_threadpool(apkg.validate, temp)
+        except apkg.ApkgError as exc:
+            reason = str(exc).replace(str(temp), file.filename or "package")
+            raise Problem(422, "Invalid package", reason, code=exc.code) from exc
+        agent_name = name or info.manifest.name
+        if not re.match(DNS_LABEL, agent_name):
+            raise Problem(422, "Invalid agent name", f"{agent_name!r} is not a DNS label ([a-z][a-z0-9-]*)")
+        version_name = info.manifest.version
+        agent = await session.scalar(
+            select(Agent).where(Agent.namespace == namespace, Agent.name == agent_name)
+        )
+        if agent is None:
+            await ensure_namespace(session, namespace)
+            agent = Agent(namespace=namespace, name=agent_name)
+            session.add(agent)
+            await feed.bump(session)
+            await session.flush()
+        existing = await session.scalar(
+            select(Version).where(Version.agent_id == agent.id, Version.version == version_name)
+        )
+        if existing is not None:
+            if existing.sha256 != sha256:
+                raise Problem(
+                    409,
+                    "Version conflict",
+                    f"{namespace}/{agent_name} {version_name} exists with different contents "
+                    f"(sha256 {existing.sha256[:12]}...); bump metadata.version in agent.yaml",
+                )
+            response.status_code = 200
+            return version_out(agent, existing, state.artifact_url(sha256))
+        version = Version(
+            agent_id=agent.id,
+            version=version_name,
+            sha256=sha256,
+            size=size,
+            manifest=info.manifest.model_dump(mode="json"),
+        )
+        session.add(version)
+        await session.flush()
+        stored_now = state.store.adopt(temp, sha256)
+        try:
+            await session.commit()
+        except BaseException:
+            if stored_now:
+                state.store.delete(sha256)
+            raise
+        return version_out(agent, version, state.artifact_url(sha256))
+    finally:
+        temp.unlink(missing_ok=True)

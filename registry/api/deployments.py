@@ -1,0 +1,151 @@
+"""Deploying an agent: desired state (version, scaling, env), traffic splits, rollback, status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+
+from registry.api.deps import Admin, Session, State, load_agent
+from registry.api.triggers import trigger_spec
+from registry.api.views import NamespacePath, deployment_out
+from registry.models import Agent, Deployment, Trigger, Version
+from registry.problems import Problem
+from registry.schemas import DeploymentOut, DeployRequest, TrafficRequest
+
+router = APIRouter(tags=["deployments"])
+HISTORY_DEPTH = 20
+
+
+async def _apply(state: State, session: Session, agent: Agent, deployment: Deployment) -> DeploymentOut:
+    """Hand the new desired state to the backend, then commit; a backend or database failure
+    rolls the whole change back (the session is discarded without commit)."""
+    await session.flush()
+    await state.deployer.apply(session, agent, deployment)
+    await session.commit()
+    state.deployer.follow(agent.namespace, agent.name, deployment.generation)
+    return deployment_out(agent, deployment)
+
+
+def _push_history(deployment: Deployment) -> None:
+    deployment.history = [*deployment.history, deployment.traffic][-HISTORY_DEPTH:]
+
+
+async def _known_versions(session: Session, agent: Agent) -> list[str]:
+    return list(await session.scalars(select(Version.version).where(Version.agent_id == agent.id)))
+
+
+@router.get("/v1/namespaces/{namespace}/agents/{name}/deployment", response_model=DeploymentOut)
+async def get_deployment(
+    name: str, session: Session, _: Admin, namespace: str = NamespacePath
+) -> DeploymentOut:
+    agent = await load_agent(session, namespace, name)
+    deployment = await session.get(Deployment, agent.id)
+    if deployment is None:
+        raise Problem(404, "Not deployed", f"{namespace}/{name} has no deployment")
+    return deployment_out(agent, deployment)
+
+
+@router.put("/v1/namespaces/{namespace}/agents/{name}/deployment", response_model=DeploymentOut)
+async def deploy(
+    name: str, body: DeployRequest, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> DeploymentOut:
+    """Route 100% of traffic to `version` (default: the latest) with the given scaling and env.
+
+    Fields left out keep their current values. Readiness is followed in the background: poll
+    GET .../deployment until `status.phase` is `ready` or `failed`.
+    """
+    agent = await load_agent(session, namespace, name, for_update=True)
+    versions = await _known_versions(session, agent)
+    if not versions:
+        raise Problem(409, "No versions", f"upload a package for {namespace}/{name} first")
+    version = body.version or await session.scalar(
+        select(Version.version).where(Version.agent_id == agent.id).order_by(Version.id.desc()).limit(1)
+    )
+    if version not in versions:
+        raise Problem(404, "Version not found", f"{namespace}/{name} has no version {version}")
+    deployment = await session.get(Deployment, agent.id)
+    if deployment is None:
+        deployment = Deployment(
+            agent_id=agent.id,
+            generation=0,
+            history=[],
+            traffic=[],
+            cluster_local=state.settings.cluster_local,
+        )
+        session.add(deployment)
+        changes = body.model_dump(exclude={"version"})
+    else:
+        _push_history(deployment)
+        changes = body.model_dump(exclude_unset=True, exclude={"version"})
+    if changes.get("cluster_local") is None:
+        changes.pop("cluster_local", None)
+    for field, value in changes.items():
+        setattr(deployment, field, value)
+    deployment.traffic = [{"version": version, "percent": 100, "tag": None}]
+    deployment.generation += 1
+    deployment.phase, deployment.last_error = "deploying", None
+    return await _apply(state, session, agent, deployment)
+
+
+@router.put("/v1/namespaces/{namespace}/agents/{name}/traffic", response_model=DeploymentOut)
+async def set_traffic(
+    name: str, body: TrafficRequest, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> DeploymentOut:
+    """Split traffic across uploaded versions (percents sum to 100; 422 otherwise)."""
+    agent = await load_agent(session, namespace, name, for_update=True)
+    deployment = await session.get(Deployment, agent.id)
+    if deployment is None:
+        raise Problem(409, "Not deployed", f"deploy {namespace}/{name} before splitting its traffic")
+    known = set(await _known_versions(session, agent))
+    unknown = [t.version for t in body.traffic if t.version not in known]
+    if unknown:
+        raise Problem(422, "Unknown versions", f"{namespace}/{name} has no version {', '.join(unknown)}")
+    _push_history(deployment)
+    deployment.traffic = [t.model_dump() for t in body.traffic]
+    deployment.generation += 1
+    deployment.phase, deployment.last_error = "deploying", None
+    return await _apply(state, session, agent, deployment)
+
+
+@router.post("/v1/namespaces/{namespace}/agents/{name}/rollback", response_model=DeploymentOut)
+async def rollback(
+    name: str, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> DeploymentOut:
+    """Restore the traffic split in force before the last deploy/traffic change."""
+    agent = await load_agent(session, namespace, name, for_update=True)
+    deployment = await session.get(Deployment, agent.id)
+    if deployment is None or not deployment.history:
+        raise Problem(409, "Nothing to roll back", f"{namespace}/{name} has no earlier traffic")
+    *rest, previous = deployment.history
+    deployment.history = rest
+    deployment.traffic = previous
+    deployment.generation += 1
+    deployment.phase, deployment.last_error = "deploying", None
+    return await _apply(state, session, agent, deployment)
+
+
+@router.get(
+    "/v1/namespaces/{namespace}/agents/{name}/manifests",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"application/yaml": {}}}},
+)
+async def manifests(
+    name: str, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> PlainTextResponse:
+    """The Knative objects for this agent (Service, its Triggers, the Broker) as one YAML stream."""
+    from registry import manifests as gen
+
+    agent = await load_agent(session, namespace, name)
+    deployment = await session.get(Deployment, agent.id)
+    if deployment is None:
+        raise Problem(
+            409, "Not deployed", f"deploy {namespace}/{name} first (or use `par manifests PKG.apkg`)"
+        )
+    spec = await state.deployer.spec(session, agent, deployment)
+    triggers = await session.scalars(
+        select(Trigger).where(Trigger.namespace == namespace, Trigger.subscriber_agent == name)
+    )
+    options = gen.options_from(state.settings)
+    objects = gen.for_agent(spec, [trigger_spec(t) for t in triggers], options)
+    return PlainTextResponse(gen.to_yaml(objects), media_type="application/yaml")

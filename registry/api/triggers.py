@@ -1,0 +1,113 @@
+"""Triggers: which events on a broker reach which agent (or URI). Applied through the backend."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from registry.api.agents import ensure_namespace
+from registry.api.deps import Admin, Session, State
+from registry.api.views import CursorQuery, LimitQuery, NamespacePath, decode_cursor, encode_cursor
+from registry.backends.base import TriggerSpec
+from registry.models import Trigger
+from registry.problems import Problem
+from registry.schemas import Page, TriggerCreate, TriggerOut
+
+router = APIRouter(tags=["triggers"])
+
+
+def trigger_spec(row: Trigger) -> TriggerSpec:
+    return TriggerSpec(
+        namespace=row.namespace,
+        name=row.name,
+        broker=row.broker,
+        filters=row.filters,
+        subscriber_agent=row.subscriber_agent,
+        subscriber_uri=row.subscriber_uri,
+        delivery=row.delivery,
+        ordering=row.ordering,
+    )
+
+
+def trigger_out(row: Trigger) -> TriggerOut:
+    return TriggerOut(
+        namespace=row.namespace,
+        name=row.name,
+        broker=row.broker,
+        filters=row.filters,
+        sink_agent=row.subscriber_agent,
+        sink_uri=row.subscriber_uri,
+        delivery=row.delivery,
+        ordering=row.ordering,
+        created_at=row.created_at,
+    )
+
+
+async def _load(session: Session, namespace: str, name: str) -> Trigger:
+    row = await session.scalar(select(Trigger).where(Trigger.namespace == namespace, Trigger.name == name))
+    if row is None:
+        raise Problem(404, "Trigger not found", f"no trigger {namespace}/{name}")
+    return row
+
+
+@router.post("/v1/namespaces/{namespace}/triggers", status_code=201, response_model=TriggerOut)
+async def create_trigger(
+    body: TriggerCreate, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> TriggerOut:
+    taken = await session.scalar(
+        select(Trigger.id).where(Trigger.namespace == namespace, Trigger.name == body.name)
+    )
+    if taken is not None:
+        raise Problem(409, "Trigger exists", f"{namespace}/{body.name} already exists; delete it first")
+    await ensure_namespace(session, namespace)
+    row = Trigger(
+        namespace=namespace,
+        name=body.name,
+        broker=body.broker,
+        filters=body.filters,
+        subscriber_agent=body.sink_agent,
+        subscriber_uri=body.sink_uri,
+        delivery=body.delivery,
+        ordering=body.ordering,
+    )
+    session.add(row)
+    await session.flush()
+    await state.backend.apply_trigger(trigger_spec(row))
+    await session.commit()
+    return trigger_out(row)
+
+
+@router.get("/v1/namespaces/{namespace}/triggers", response_model=Page[TriggerOut])
+async def list_triggers(
+    session: Session,
+    _: Admin,
+    namespace: str = NamespacePath,
+    limit: int = LimitQuery,
+    cursor: str | None = CursorQuery,
+) -> Page[TriggerOut]:
+    query = select(Trigger).where(Trigger.namespace == namespace).order_by(Trigger.name).limit(limit + 1)
+    after = decode_cursor(cursor, 1)
+    if after is not None:
+        query = query.where(Trigger.name > after[0])
+    rows = list(await session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[trigger_out(r) for r in rows], next_cursor=encode_cursor([rows[-1].name]) if more else None
+    )
+
+
+@router.get("/v1/namespaces/{namespace}/triggers/{name}", response_model=TriggerOut)
+async def get_trigger(name: str, session: Session, _: Admin, namespace: str = NamespacePath) -> TriggerOut:
+    return trigger_out(await _load(session, namespace, name))
+
+
+@router.delete("/v1/namespaces/{namespace}/triggers/{name}", status_code=204)
+async def delete_trigger(
+    name: str, state: State, session: Session, _: Admin, namespace: str = NamespacePath
+) -> None:
+    row = await _load(session, namespace, name)
+    await session.delete(row)
+    await session.flush()
+    await state.backend.delete_trigger(namespace, name)
+    await session.commit()

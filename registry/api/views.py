@@ -1,0 +1,111 @@
+"""Database rows -> API bodies, and keyset pagination shared by every list."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from fastapi import Path as PathParam
+from fastapi import Query
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.models import Agent, Deployment, Version
+from registry.naming import revision_name
+from registry.problems import Problem
+from registry.schemas import AgentOut, DeploymentOut, StatusOut, TrafficTargetOut, VersionOut
+
+DNS_LABEL = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+NamespacePath = PathParam(pattern=DNS_LABEL, description="namespace (a DNS label)")
+LimitQuery = Query(50, ge=1, le=500, description="page size")
+CursorQuery = Query(None, description="next_cursor of the previous page")
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != arity:
+        raise Problem(422, "Invalid cursor", "pass back next_cursor exactly as returned")
+    return values
+
+
+def status_out(deployment: Deployment | None) -> StatusOut:
+    if deployment is None:
+        return StatusOut(phase="absent")
+    return StatusOut(
+        phase=deployment.phase,
+        url=deployment.url,
+        conditions=deployment.conditions,
+        message=deployment.last_error,
+    )
+
+
+def agent_out(agent: Agent, latest: str | None, deployment: Deployment | None) -> AgentOut:
+    return AgentOut(
+        namespace=agent.namespace,
+        name=agent.name,
+        public=agent.public,
+        rate=agent.rate,
+        burst=agent.burst,
+        created_at=agent.created_at,
+        latest_version=latest,
+        status=status_out(deployment),
+    )
+
+
+async def agents_out(session: AsyncSession, agents: list[Agent]) -> list[AgentOut]:
+    """Bodies for a page of agents in three queries, whatever the page size."""
+    ids = [a.id for a in agents]
+    if not ids:
+        return []
+    deployments = {
+        d.agent_id: d for d in await session.scalars(select(Deployment).where(Deployment.agent_id.in_(ids)))
+    }
+    newest = select(func.max(Version.id)).where(Version.agent_id.in_(ids)).group_by(Version.agent_id)
+    rows = await session.execute(select(Version.agent_id, Version.version).where(Version.id.in_(newest)))
+    latest = dict(rows.tuples().all())
+    return [agent_out(a, latest.get(a.id), deployments.get(a.id)) for a in agents]
+
+
+def version_out(agent: Agent, version: Version, artifact_url: str) -> VersionOut:
+    return VersionOut(
+        namespace=agent.namespace,
+        agent=agent.name,
+        version=version.version,
+        sha256=version.sha256,
+        size=version.size,
+        created_at=version.created_at,
+        manifest=version.manifest,
+        artifact_url=artifact_url,
+    )
+
+
+def deployment_out(agent: Agent, deployment: Deployment) -> DeploymentOut:
+    return DeploymentOut(
+        namespace=agent.namespace,
+        agent=agent.name,
+        generation=deployment.generation,
+        traffic=[
+            TrafficTargetOut(**t, revision=revision_name(agent.name, t["version"]))
+            for t in deployment.traffic
+        ],
+        min_scale=deployment.min_scale,
+        max_scale=deployment.max_scale,
+        target=deployment.target,
+        container_concurrency=deployment.container_concurrency,
+        timeout_seconds=deployment.timeout_seconds,
+        env=deployment.env,
+        broker=deployment.broker,
+        cluster_local=deployment.cluster_local,
+        status=status_out(deployment),
+        updated_at=deployment.updated_at,
+    )

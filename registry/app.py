@@ -1,0 +1,115 @@
+"""The registry's FastAPI application: lifespan (migrations, admin key, backend), routers,
+problem+json errors, one JSON log line per request and Prometheus metrics at /metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from registry import feed, problems
+from registry.api import agents, deployments, keys, platform, triggers
+from registry.api.deps import RegistryState
+from registry.artifacts import ArtifactStore
+from registry.auth import bootstrap_admin
+from registry.backends import create_backend
+from registry.backends.base import DeployBackend
+from registry.db import open_database
+from registry.deployer import Deployer
+from registry.settings import RegistrySettings
+
+log = logging.getLogger("registry")
+
+
+def _announce(key: str, settings: RegistrySettings) -> None:
+    print(f"Admin API key (shown once; saved to {settings.data_dir / 'admin.key'}):\n{key}", flush=True)
+
+
+def create_app(
+    settings: RegistrySettings | None = None,
+    *,
+    port: int = 8097,
+    backend: DeployBackend | None = None,
+    announce: Callable[[str, RegistrySettings], None] = _announce,
+) -> FastAPI:
+    """The registry app. `backend` overrides PAR_DEPLOY_BACKEND (e.g. `par up` passes its own);
+    `announce` receives a newly generated admin key once."""
+    settings = settings or RegistrySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = await open_database(settings)
+        async with db.sessions() as session:
+            await feed.ensure_meta(session)
+            await session.flush()
+            new_key = await bootstrap_admin(session, settings.data_dir, settings.admin_key)
+            await session.commit()
+        if new_key:
+            announce(new_key, settings)
+        state = RegistryState(
+            settings=settings,
+            db=db,
+            store=ArtifactStore(settings.data_dir / "artifacts"),
+            backend=backend or create_backend(settings),
+            artifact_base=settings.artifact_base(port),
+        )
+        state.deployer = Deployer(state)
+        app.state.registry = state
+        log.info(
+            "registry started", extra={"backend": state.backend.name, "database": db.engine.url.drivername}
+        )
+        try:
+            yield
+        finally:
+            await state.deployer.close()
+            await state.backend.aclose()
+            await db.close()
+
+    app = FastAPI(title="PAR registry", version="0.1.0", lifespan=lifespan)
+    problems.install(app)
+    for module in (agents, deployments, triggers, keys, platform):
+        app.include_router(module.router)
+    _instrument(app)
+    return app
+
+
+def _instrument(app: FastAPI) -> None:
+    metrics = CollectorRegistry()
+    requests = Counter(
+        "par_registry_requests", "Registry HTTP requests", ["method", "route", "status"], registry=metrics
+    )
+    latency = Histogram(
+        "par_registry_request_seconds",
+        "Registry request latency",
+        ["method", "route"],
+        registry=metrics,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+    )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def _metrics() -> Response:
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(request.method, route).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round(elapsed * 1000, 2),
+            },
+        )
+        return response

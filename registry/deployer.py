@@ -1,0 +1,117 @@
+"""Turns a stored deployment into a `DeploymentSpec`, hands it to the backend and follows it.
+
+After `apply`, a watcher task per agent copies the backend's observed status (phase, URL,
+conditions, failure reason) into the database until it is terminal; a newer deploy of the same
+agent replaces the watcher, and a status for an older generation is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.api.deps import RegistryState
+from registry.backends.base import BackendError, DeploymentSpec, DeploymentStatus, Scaling, VersionTarget
+from registry.models import Agent, Deployment, Version
+from registry.naming import revision_name, traffic_tag
+
+log = logging.getLogger("registry.deployer")
+
+
+def record(deployment: Deployment, status: DeploymentStatus) -> None:
+    deployment.phase = status.phase.value
+    deployment.url = status.url
+    deployment.conditions = [c.model_dump(exclude_none=True) for c in status.conditions]
+    deployment.last_error = status.message
+
+
+class Deployer:
+    def __init__(self, state: RegistryState) -> None:
+        self.state = state
+        self._watchers: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    def k_sink(self, namespace: str, broker: str | None) -> str | None:
+        if not broker:
+            return None
+        return self.state.settings.broker_ingress_url.format(namespace=namespace, broker=broker)
+
+    async def spec(self, session: AsyncSession, agent: Agent, deployment: Deployment) -> DeploymentSpec:
+        wanted = [t["version"] for t in deployment.traffic]
+        rows = await session.scalars(
+            select(Version).where(Version.agent_id == agent.id, Version.version.in_(wanted))
+        )
+        versions = {v.version: v for v in rows}
+        targets = tuple(
+            VersionTarget(
+                version=t["version"],
+                revision=revision_name(agent.name, t["version"]),
+                percent=t["percent"],
+                sha256=versions[t["version"]].sha256,
+                artifact_url=self.state.artifact_url(versions[t["version"]].sha256),
+                artifact_path=str(self.state.store.path(versions[t["version"]].sha256)),
+                tag=t.get("tag") or traffic_tag(t["version"]),
+            )
+            for t in deployment.traffic
+        )
+        return DeploymentSpec(
+            namespace=agent.namespace,
+            agent=agent.name,
+            versions=targets,
+            scaling=Scaling(
+                min_scale=deployment.min_scale,
+                max_scale=deployment.max_scale,
+                target=deployment.target,
+                container_concurrency=deployment.container_concurrency,
+                timeout_seconds=deployment.timeout_seconds,
+            ),
+            env=dict(deployment.env),
+            broker=deployment.broker,
+            k_sink=self.k_sink(agent.namespace, deployment.broker),
+            cluster_local=deployment.cluster_local,
+            generation=deployment.generation,
+        )
+
+    async def apply(self, session: AsyncSession, agent: Agent, deployment: Deployment) -> None:
+        """Send the desired state to the backend; a BackendError leaves the transaction to roll back."""
+        spec = await self.spec(session, agent, deployment)
+        record(deployment, await self.state.backend.deploy(spec))
+
+    def follow(self, namespace: str, agent: str, generation: int) -> None:
+        """Start (or restart) the watcher that keeps this agent's stored status current."""
+        key = (namespace, agent)
+        previous = self._watchers.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(self._follow(namespace, agent, generation))
+        self._watchers[key] = task
+        task.add_done_callback(lambda t: self._watchers.get(key) is t and self._watchers.pop(key))
+
+    async def _follow(self, namespace: str, name: str, generation: int) -> None:
+        try:
+            async for status in self.state.backend.watch(namespace, name, self.state.settings.watch_seconds):
+                async with self.state.db.sessions() as session:
+                    agent = await session.scalar(
+                        select(Agent).where(Agent.namespace == namespace, Agent.name == name)
+                    )
+                    deployment = await session.get(Deployment, agent.id) if agent else None
+                    if deployment is None or deployment.generation != generation:
+                        return
+                    record(deployment, status)
+                    await session.commit()
+                log.info("status", extra={"agent": f"{namespace}/{name}", "phase": status.phase.value})
+        except BackendError as exc:
+            log.warning("watch failed", extra={"agent": f"{namespace}/{name}", "error": str(exc)})
+        except Exception:
+            log.exception("watch crashed", extra={"agent": f"{namespace}/{name}"})
+
+    async def close(self) -> None:
+        tasks = list(self._watchers.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,49 @@
+"""The gateway's key/policy feed: a revision counter and the snapshot it versions.
+
+Every change the gateway cares about (keys, agents' public flag and rate limits, agents created or
+deleted) calls `bump` inside the same transaction, so a snapshot's revision changes exactly when
+its content may have. The revision is `<database epoch>-<counter>`: a recreated database never
+reuses a revision a gateway has cached.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import Integer, String, cast, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.models import Agent, ApiKey, Meta
+from registry.schemas import Snapshot, SnapshotAgent, SnapshotKey
+
+
+async def ensure_meta(session: AsyncSession) -> None:
+    existing = {m.key for m in (await session.scalars(select(Meta))).all()}
+    if "epoch" not in existing:
+        session.add(Meta(key="epoch", value=secrets.token_hex(4)))
+    if "revision" not in existing:
+        session.add(Meta(key="revision", value="1"))
+
+
+async def bump(session: AsyncSession) -> None:
+    """Increment atomically (a row lock on PostgreSQL), so concurrent changes never share a revision."""
+    await session.execute(
+        update(Meta).where(Meta.key == "revision").values(value=cast(cast(Meta.value, Integer) + 1, String))
+    )
+
+
+async def revision(session: AsyncSession) -> str:
+    rows = dict((await session.execute(select(Meta.key, Meta.value))).tuples().all())
+    return f"{rows['epoch']}-{rows['revision']}"
+
+
+async def snapshot(session: AsyncSession) -> Snapshot:
+    # The revision is read first: the data read after it is at least that new.
+    rev = await revision(session)
+    keys = (await session.scalars(select(ApiKey).order_by(ApiKey.id))).all()
+    agents = (await session.scalars(select(Agent).order_by(Agent.namespace, Agent.name))).all()
+    return Snapshot(
+        revision=rev,
+        keys=[SnapshotKey.model_validate(k, from_attributes=True) for k in keys],
+        agents=[SnapshotAgent.model_validate(a, from_attributes=True) for a in agents],
+    )

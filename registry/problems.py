@@ -1,0 +1,92 @@
+"""RFC 9457 problem details: every registry error is `application/problem+json`.
+
+Raise `Problem(status, title, detail)` anywhere in a request; `install(app)` also maps FastAPI's
+validation errors, package rejections (`runtime.apkg.ApkgError`, 422 with its code), database
+outages (503, the transaction rolled back) and deploy-backend outages (503).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry.backends.base import BackendError
+
+log = logging.getLogger("registry.problems")
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: object,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.headers = headers
+
+
+def problem_response(
+    status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A database that cannot be reached or is locked, as opposed to a bug or a constraint."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        return False
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | TimeoutError)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")}
+            for err in exc.errors()
+        ]
+        return problem_response(422, "Invalid request", errors[0]["msg"] if errors else None, errors=errors)
+
+    @app.exception_handler(BackendError)
+    async def _backend(_: Request, exc: BackendError) -> JSONResponse:
+        log.warning("deploy backend unavailable", extra={"error": str(exc)})
+        return problem_response(503, "Deploy backend unavailable", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _other(_: Request, exc: Exception) -> JSONResponse:
+        if _is_outage(exc):
+            log.warning("database unavailable", extra={"error": repr(exc)[:500]})
+            return problem_response(
+                503,
+                "Database unavailable",
+                "The registry database did not answer; nothing was changed.",
+                headers={"Retry-After": "5"},
+            )
+        log.exception("unhandled error")
+        return problem_response(500, "Internal error")

@@ -1,0 +1,196 @@
+"""Request and response bodies of the registry API (pydantic models, shown in OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
+GrantPattern = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]-]+/[a-z0-9*?\[\]-]+$")]
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None  # pass as ?cursor= for the next page; null on the last page
+
+
+class AgentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: DnsLabel
+    public: bool = False
+    rate: float | None = Field(None, gt=0)  # requests/second override for every key on this agent
+    burst: int | None = Field(None, ge=1)
+
+
+class AgentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    public: bool | None = None
+    rate: float | None = Field(None, gt=0)
+    burst: int | None = Field(None, ge=1)
+
+
+class StatusOut(BaseModel):
+    phase: str
+    url: str | None = None
+    conditions: list[dict[str, Any]] = []
+    message: str | None = None
+
+
+class AgentOut(BaseModel):
+    namespace: str
+    name: str
+    public: bool
+    rate: float | None
+    burst: int | None
+    created_at: datetime
+    latest_version: str | None = None
+    status: StatusOut = StatusOut(phase="absent")
+
+
+class VersionOut(BaseModel):
+    namespace: str
+    agent: str
+    version: str
+    sha256: str
+    size: int
+    created_at: datetime
+    manifest: dict[str, Any]
+    artifact_url: str
+
+
+class TrafficTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    percent: int = Field(ge=0, le=100)
+    tag: DnsLabel | None = None
+
+
+class TrafficTargetOut(TrafficTarget):
+    revision: str
+
+
+class TrafficRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    traffic: list[TrafficTarget] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sums_to_100(self) -> TrafficRequest:
+        names = [t.version for t in self.traffic]
+        if len(set(names)) != len(names):
+            raise ValueError("each version may appear once in traffic")
+        total = sum(t.percent for t in self.traffic)
+        if total != 100:
+            raise ValueError(f"traffic percents must sum to 100, not {total}")
+        return self
+
+
+class DeployRequest(BaseModel):
+    """Fields left out keep the agent's current deployment values (Knative defaults at first)."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str | None = None  # default: the latest uploaded version
+    min_scale: int = Field(0, ge=0)
+    max_scale: int | None = Field(None, ge=0)
+    target: int | None = Field(None, ge=1)
+    container_concurrency: int = Field(0, ge=0)
+    timeout_seconds: int = Field(300, ge=1, le=3600)
+    env: dict[str, str] = {}
+    broker: DnsLabel | None = "default"
+    cluster_local: bool | None = None
+
+
+class DeploymentOut(BaseModel):
+    namespace: str
+    agent: str
+    generation: int
+    traffic: list[TrafficTargetOut]
+    min_scale: int
+    max_scale: int | None
+    target: int | None
+    container_concurrency: int
+    timeout_seconds: int
+    env: dict[str, str]
+    broker: str | None
+    cluster_local: bool
+    status: StatusOut
+    updated_at: datetime
+
+
+class TriggerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: DnsLabel
+    broker: DnsLabel = "default"
+    filters: dict[str, str] = {}
+    sink_agent: DnsLabel | None = None
+    sink_uri: str | None = None
+    delivery: dict[str, Any] = {}
+    ordering: Literal["ordered", "unordered"] | None = None
+
+    @model_validator(mode="after")
+    def _one_sink(self) -> TriggerCreate:
+        if (self.sink_agent is None) == (self.sink_uri is None):
+            raise ValueError("give exactly one of sink_agent or sink_uri")
+        return self
+
+
+class TriggerOut(TriggerCreate):
+    namespace: str
+    created_at: datetime
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    tenant: DnsLabel = "default"
+    admin: bool = False
+    grants: list[GrantPattern] | None = None  # default: ["{tenant}/*"]
+    rate: float | None = Field(None, gt=0)
+    burst: int | None = Field(None, ge=1)
+    expires_at: datetime | None = None
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str | None
+    tenant: str
+    admin: bool
+    grants: list[str]
+    rate: float | None
+    burst: int | None
+    revoked: bool
+    expires_at: datetime | None
+    created_at: datetime
+
+
+class KeyCreated(KeyOut):
+    key: str  # the secret, shown this once
+
+
+class SnapshotKey(BaseModel):
+    id: str
+    hash: str
+    tenant: str
+    admin: bool
+    grants: list[str]
+    rate: float | None
+    burst: int | None
+    revoked: bool
+    expires_at: datetime | None
+
+
+class SnapshotAgent(BaseModel):
+    namespace: str
+    name: str
+    public: bool
+    rate: float | None
+    burst: int | None
+
+
+class Snapshot(BaseModel):
+    revision: str
+    keys: list[SnapshotKey]
+    agents: list[SnapshotAgent]

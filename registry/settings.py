@@ -1,0 +1,55 @@
+"""The registry's configuration: one pydantic-settings object read from the environment.
+
+Standard names where they exist (`DATABASE_URL`, `KUBECONFIG` is read by the kubernetes client
+itself), `PAR_`-prefixed otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RegistrySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAR_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(Path.home() / ".par" / "registry", description="SQLite file, artifacts, admin.key")
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "PAR_DATABASE_URL"),
+        description="SQLAlchemy URL; postgresql://... uses asyncpg. Default: SQLite in data_dir.",
+    )
+    db_timeout: float = Field(5.0, description="Seconds to wait for the database before answering 503")
+    admin_key: str | None = Field(None, description="A par_ key to use as the admin key (else generated)")
+    public_url: str | None = Field(
+        None, description="Base URL runtimes use to download artifacts (default http://127.0.0.1:<port>)"
+    )
+    deploy_backend: Literal["recording", "knative", "local"] = "recording"
+    runtime_image: str = "ghcr.io/pixell/par-runtime:0.1.0"
+    domain: str = Field("example.com", description="Agents answer at {agent}.{namespace}.{domain}")
+    broker_ingress_url: str = Field(
+        "http://kafka-broker-ingress.knative-eventing.svc.cluster.local/{namespace}/{broker}",
+        description="K_SINK template for an agent's broker",
+    )
+    service_url_template: str = Field(
+        "http://{name}.{namespace}.svc.cluster.local", description="In-cluster URL of an agent's Service"
+    )
+    cluster_local: bool = Field(False, description="Default visibility: networking.knative.dev/visibility")
+    max_package_bytes: int = Field(200 * 1024 * 1024, description="Largest APKG upload accepted")
+    watch_seconds: float = Field(600.0, description="How long a deploy is watched for readiness")
+
+    def sqlalchemy_url(self) -> str:
+        """The async driver URL: the SQLite file by default, asyncpg for postgresql:// URLs."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'registry.db'}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url[len(plain) :]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    def artifact_base(self, port: int) -> str:
+        return (self.public_url or f"http://127.0.0.1:{port}").rstrip("/")
