@@ -1,0 +1,202 @@
+"""The registry's deploy backend for one machine: `DeploymentSpec` -> prepared revisions run by
+the `Supervisor`, triggers -> the local eventing admin API.
+
+`deploy` returns at once (phase `deploying` while packages are prepared, with the preparation's
+output as the status message); the revision becomes `ready` as soon as it can serve, which for
+min-scale 0 means prepared and scaled to zero, exactly like a Knative revision with no traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from registry.backends.base import (
+    Condition,
+    DeployBackend,
+    DeploymentSpec,
+    DeploymentStatus,
+    Phase,
+    TriggerSpec,
+    VersionTarget,
+)
+
+from .prepare import prepare
+from .spec import RevisionSpec
+from .supervisor import Supervisor
+from .triggers import EventingAdmin
+
+
+@dataclass
+class _Rollout:
+    spec: DeploymentSpec
+    task: asyncio.Task[None] | None = None
+    message: str | None = None
+    error: str | None = None
+
+
+class LocalBackend(DeployBackend):
+    name = "local"
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        *,
+        url_template: str = "http://{agent}.{namespace}.127.0.0.1.sslip.io:8080",
+        eventing_admin_url: str | None = None,
+    ) -> None:
+        self.supervisor = supervisor
+        self._url_template = url_template
+        self._prepared_root = supervisor.settings.data_dir / "prepared"
+        self._eventing = EventingAdmin(eventing_admin_url) if eventing_admin_url else None
+        self._rollouts: dict[tuple[str, str], _Rollout] = {}
+
+    async def deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
+        key = (spec.namespace, spec.agent)
+        current = self._rollouts.get(key)
+        if current is not None and current.spec == spec and current.error is None:
+            return await self.status(*key)  # idempotent: same spec, nothing to do
+        if current is not None and current.task is not None:
+            current.task.cancel()
+        rollout = _Rollout(spec, message="preparing")
+        self._rollouts[key] = rollout
+        rollout.task = asyncio.create_task(self._roll_out(rollout))
+        await asyncio.sleep(0)  # already-prepared versions apply without a round trip
+        return await self.status(*key)
+
+    async def _roll_out(self, rollout: _Rollout) -> None:
+        spec = rollout.spec
+        try:
+            revisions = [await self._revision(spec, target) for target in spec.versions]
+            await self.supervisor.apply(
+                spec.namespace, spec.agent, revisions, {v.version: v.percent for v in spec.versions}
+            )
+            rollout.message = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported as phase `failed` with the cause
+            rollout.error = str(exc)
+        finally:
+            rollout.task = None
+            self.supervisor.notify()
+
+    async def _revision(self, spec: DeploymentSpec, target: VersionTarget) -> RevisionSpec:
+        def progress(line: str) -> None:
+            rollout = self._rollouts.get((spec.namespace, spec.agent))
+            if rollout is not None:
+                rollout.message = f"{target.version}: {line}"
+                self.supervisor.notify()
+
+        source = target.artifact_path or target.artifact_url
+        package_dir = await prepare(self._prepared_root, target.sha256, source, progress)
+        env = {"K_SINK": spec.k_sink} if spec.k_sink else {}
+        scaling = spec.scaling
+        return RevisionSpec(
+            namespace=spec.namespace,
+            agent=spec.agent,
+            version=target.version,
+            package_dir=package_dir,
+            env={**env, **spec.env},
+            min_scale=scaling.min_scale,
+            max_scale=scaling.max_scale or 0,
+            target=scaling.target or 100,
+            container_concurrency=scaling.container_concurrency,
+        )
+
+    async def undeploy(self, namespace: str, agent: str) -> None:
+        rollout = self._rollouts.pop((namespace, agent), None)
+        if rollout is not None and rollout.task is not None:
+            rollout.task.cancel()
+        await self.supervisor.remove(namespace, agent)
+
+    async def status(self, namespace: str, agent: str) -> DeploymentStatus:
+        rollout = self._rollouts.get((namespace, agent))
+        if rollout is None:
+            return DeploymentStatus(phase=Phase.absent)
+        generation = rollout.spec.generation
+        if rollout.error is not None:
+            return DeploymentStatus(
+                phase=Phase.failed, message=rollout.error, generation=generation,
+                conditions=(Condition(type="Ready", status="False", reason="PrepareFailed",
+                                      message=rollout.error),),
+            )
+        observed = self.supervisor.status(namespace, agent)
+        if rollout.task is not None or observed is None:
+            return DeploymentStatus(
+                phase=Phase.deploying, message=rollout.message, generation=generation,
+                conditions=(Condition(type="Ready", status="Unknown", reason="Preparing",
+                                      message=rollout.message),),
+            )
+        return self._observed(observed, generation)
+
+    def _observed(self, observed: dict[str, Any], generation: int) -> DeploymentStatus:
+        """Map the supervisor's view onto Knative conditions: `Ready`, and `Active` (False with
+        reason NoTraffic when scaled to zero, as a Knative revision reports it)."""
+        ready = observed["ready"]
+        summary = _summary(observed)
+        url = self._url_template.format(agent=observed["name"], namespace=observed["namespace"])
+        conditions = (
+            Condition(type="Ready", status="True" if ready else "False",
+                      reason=None if ready else "InstanceFailing", message=observed["reason"]),
+            Condition(type="Active", status="True" if observed["instances"] else "False",
+                      reason="Running" if observed["instances"] else "NoTraffic", message=summary),
+        )
+        return DeploymentStatus(
+            phase=Phase.ready if ready else Phase.failed,
+            url=url,
+            conditions=conditions,
+            message=summary if ready else f"{observed['reason']} ({summary})",
+            generation=generation,
+        )
+
+    async def watch(
+        self, namespace: str, agent: str, max_wait: float = 300.0
+    ) -> AsyncIterator[DeploymentStatus]:
+        deadline = time.monotonic() + max_wait
+        last: DeploymentStatus | None = None
+        while True:
+            seen = self.supervisor.generation
+            current = await self.status(namespace, agent)
+            if current != last:
+                yield current
+                last = current
+            remaining = deadline - time.monotonic()
+            if current.terminal or remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self.supervisor.wait_changed(seen)
+
+    async def apply_trigger(self, spec: TriggerSpec) -> None:
+        if self._eventing is not None:
+            await self._eventing.apply_trigger(spec)
+
+    async def delete_trigger(self, namespace: str, name: str) -> None:
+        if self._eventing is not None:
+            await self._eventing.delete_trigger(namespace, name)
+
+    async def aclose(self) -> None:
+        for rollout in self._rollouts.values():
+            if rollout.task is not None:
+                rollout.task.cancel()
+        if self._eventing is not None:
+            await self._eventing.aclose()
+
+
+def _summary(observed: dict[str, Any]) -> str:
+    """One line for `par agents get`: instances per version, restarts, the last error."""
+    parts = []
+    for rev in observed["revisions"]:
+        states: dict[str, int] = {}
+        for inst in rev["instances"]:
+            states[inst["state"]] = states.get(inst["state"], 0) + 1
+        shown = ", ".join(f"{n} {s}" for s, n in states.items()) or "scaled to zero"
+        extra = f", {rev['restarts']} restarts" if rev["restarts"] else ""
+        error = f", last error: {rev['last_error']}" if rev["last_error"] and not rev["healthy"] else ""
+        parts.append(f"{rev['version']}: {shown}{extra}{error}")
+    return "; ".join(parts)
+

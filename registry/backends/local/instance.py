@@ -1,0 +1,152 @@
+"""One runtime process serving one revision on a loopback port.
+
+Each instance runs in its own process group (so stopping it also stops anything it started)
+and, on Linux, with PR_SET_PDEATHSIG so that the kernel kills it if the platform process dies
+without cleaning up (SIGKILL of `par up`): no orphan keeps a port or memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import enum
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+_PR_SET_PDEATHSIG = 1
+
+
+class StartFailed(RuntimeError):
+    """The instance exited or did not become ready in time; the message says why."""
+
+
+class InstanceState(enum.StrEnum):
+    STARTING = "starting"
+    READY = "ready"
+    STOPPING = "stopping"
+    EXITED = "exited"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with(parent_pid: int) -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def setup() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+def log_tail(path: Path, since: int = 0, max_bytes: int = 1500) -> str:
+    """The last lines an instance wrote to its log (from byte `since`), to explain a failed start."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(since, path.stat().st_size - max_bytes))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-5:])
+
+
+class Instance:
+    """A started (or starting) runtime process; the pool owns its bookkeeping fields."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, log_path: Path, log_start: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.log_start = log_start
+        self.state = InstanceState.STARTING
+        self.in_flight = 0
+        self.started_at = time.monotonic()
+        self.ready_at: float | None = None
+        self.last_used = self.started_at
+        self.exited = asyncio.ensure_future(proc.wait())
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @classmethod
+    async def spawn(cls, command: Sequence[str], env: Mapping[str, str], log_path: Path) -> Instance:
+        port = free_port()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            log_start = log.tell()
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                env={**env, "PORT": str(port)},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                process_group=0,
+                preexec_fn=_die_with(os.getpid()),
+            )
+        return cls(proc, port, log_path, log_start)
+
+    async def wait_ready(self, client: httpx.AsyncClient, within: float) -> None:
+        """Poll `/readyz` until 200; raise StartFailed if the process exits or time runs out."""
+        deadline = time.monotonic() + within
+        delay = 0.005
+        while True:
+            if self.exited.done():
+                raise StartFailed(
+                    f"instance exited with code {self.proc.returncode} before it was ready: "
+                    f"{self.output() or 'no output'}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                response = await client.get(f"{self.url}/readyz", timeout=1.0)
+                if response.status_code == 200:
+                    self.state = InstanceState.READY
+                    self.ready_at = self.last_used = time.monotonic()
+                    return
+            if time.monotonic() > deadline:
+                raise StartFailed(
+                    f"instance not ready within {within:.0f}s: {self.output() or 'no output'}"
+                )
+            await asyncio.wait({self.exited}, timeout=delay)
+            delay = min(delay * 1.5, 0.05)
+
+    def output(self) -> str:
+        return log_tail(self.log_path, since=self.log_start)
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM the process group, SIGKILL it after `grace` seconds."""
+        if self.exited.done():
+            self._signal_group(signal.SIGKILL)  # reap anything the instance left in its group
+            return
+        self.state = InstanceState.STOPPING
+        self._signal_group(signal.SIGTERM)
+        done, _ = await asyncio.wait({self.exited}, timeout=grace)
+        if not done:
+            self._signal_group(signal.SIGKILL)
+            await self.exited
+        self._signal_group(signal.SIGKILL)
+
+    def kill_now(self) -> None:
+        """Synchronous last resort for interpreter exit paths."""
+        self._signal_group(signal.SIGKILL)

@@ -1,0 +1,288 @@
+"""The instances of one revision, scaled the way Knative's activator and autoscaler do it.
+
+- scale from zero: a request with no ready instance starts one and waits for it; requests
+  arriving meanwhile wait for the same start instead of starting their own;
+- desired scale = ceil((in flight + queued) / target), bounded by min-scale and max-scale, and
+  at least 1 while the revision was used within the stable window;
+- `containerConcurrency` > 0 caps requests per instance; the excess waits in a queue;
+- an idle instance is stopped once idle longer than the stable window and not needed;
+- an instance that exits on its own is replaced (if still needed) after an exponential backoff;
+  a start that fails is reported to the requests that waited for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from gateway.resolver import AgentUnavailable
+
+from .instance import Instance, InstanceState, StartFailed
+from .settings import LocalSettings
+from .spec import RevisionSpec
+
+log = logging.getLogger("par.local.pool")
+
+Launch = Callable[[RevisionSpec], Awaitable[Instance]]
+
+
+class RevisionPool:
+    def __init__(
+        self,
+        spec: RevisionSpec,
+        launch: Launch,
+        client: httpx.AsyncClient,
+        settings: LocalSettings,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.spec = spec
+        self._launch = launch
+        self._client = client
+        self._settings = settings
+        self._on_change = on_change
+        self.instances: list[Instance | _Starting] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.routed = True  # False when traffic sends it 0 %: min-scale no longer applies
+        self.waiting = 0
+        self.last_request = float("-inf")
+        self.failures = 0  # consecutive failed starts or crashes
+        self.failure_gen = 0
+        self.last_error: str | None = None
+        self.healthy = True  # False from a failure until an instance is ready again
+        self.restarts = 0
+        self._retry_at = 0.0
+        self._retry_timer: asyncio.TimerHandle | None = None
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    # -- requests ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[str]:
+        """Hold a slot on a ready instance for one exchange and yield its base URL."""
+        instance = await self._checkout()
+        try:
+            yield instance.url
+        finally:
+            instance.in_flight -= 1
+            instance.last_used = self.last_request = time.monotonic()
+            self._notify()
+
+    async def _checkout(self) -> Instance:
+        seen_failures = self.failure_gen
+        self.waiting += 1
+        self.last_request = time.monotonic()
+        try:
+            async with asyncio.timeout(self._settings.request_queue_timeout):
+                while True:
+                    if self._closed:
+                        raise AgentUnavailable(f"{self.spec.label} was undeployed")
+                    instance = self._pick()
+                    if instance is not None:
+                        instance.in_flight += 1
+                        return instance
+                    if not self._live():
+                        if self.failure_gen != seen_failures:
+                            raise AgentUnavailable(f"{self.spec.label} failed to start: {self.last_error}")
+                        if time.monotonic() < self._retry_at:
+                            wait = self._retry_at - time.monotonic()
+                            raise AgentUnavailable(
+                                f"{self.spec.label} is restarting after a failure "
+                                f"(next attempt in {wait:.1f}s): {self.last_error}"
+                            )
+                    changed = self._changed
+                    self.reconcile()
+                    await changed.wait()
+        except TimeoutError:
+            raise AgentUnavailable(
+                f"{self.spec.label}: no capacity within {self._settings.request_queue_timeout:.0f}s"
+            ) from None
+        finally:
+            self.waiting -= 1
+
+    def _pick(self) -> Instance | None:
+        limit = self.spec.container_concurrency
+        ready = [
+            i for i in self.instances
+            if isinstance(i, Instance)
+            and i.state is InstanceState.READY
+            and (limit <= 0 or i.in_flight < limit)
+        ]
+        return min(ready, key=lambda i: i.in_flight) if ready else None
+
+    # -- scaling ----------------------------------------------------------------------------
+
+    def _live(self) -> list[Instance]:
+        return [i for i in self.instances if i.state in (InstanceState.STARTING, InstanceState.READY)]
+
+    def in_flight(self) -> int:
+        return sum(i.in_flight for i in self.instances)
+
+    def desired(self, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        demand = self.in_flight() + self.waiting
+        want = math.ceil(demand / max(self.spec.target, 1))
+        if now - self.last_request < self._settings.scale_to_zero_after:
+            want = max(want, 1)
+        if self.routed:
+            want = max(want, self.spec.min_scale)
+        cap = self.spec.max_scale or self._settings.max_instances_per_revision
+        return min(want, cap)
+
+    def reconcile(self) -> None:
+        """Start instances up to the desired scale (respecting the restart backoff)."""
+        if self._closed:
+            return
+        missing = self.desired() - len(self._live())
+        if missing <= 0:
+            return
+        delay = self._retry_at - time.monotonic()
+        if delay > 0:
+            if self._retry_timer is None:
+                self._retry_timer = asyncio.get_running_loop().call_later(delay, self._retry_due)
+            return
+        for _ in range(missing):
+            placeholder = _Starting()
+            self.instances.append(placeholder)  # counts as live at once, so no double start
+            task = asyncio.get_running_loop().create_task(self._start_one(placeholder))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _retry_due(self) -> None:
+        self._retry_timer = None
+        self.reconcile()
+
+    async def _start_one(self, placeholder: _Starting) -> None:
+        try:
+            instance = await self._launch(self.spec)
+        except Exception as exc:  # the reason goes to the requests waiting for this start
+            self.instances.remove(placeholder)
+            self._failed(f"could not launch: {exc}", crashed=False)
+            return
+        self.instances[self.instances.index(placeholder)] = instance
+        instance.exited.add_done_callback(lambda _: self._exited(instance))
+        self._on_change()
+        try:
+            await instance.wait_ready(self._client, self._settings.instance_start_timeout)
+        except StartFailed as exc:
+            await instance.stop(self._settings.instance_stop_grace)
+            self._forget(instance)
+            self._failed(str(exc), crashed=False)
+            return
+        if self._closed:
+            await instance.stop(self._settings.instance_stop_grace)
+            return
+        self.healthy = True
+        start_ms = round(((instance.ready_at or instance.started_at) - instance.started_at) * 1000, 1)
+        log.info("instance ready", extra={"revision": self.spec.label, "pid": instance.pid,
+                                          "port": instance.port, "start_ms": start_ms})
+        self._notify()
+
+    def _failed(self, reason: str, *, crashed: bool) -> None:
+        """Record a failure; the first crash of a healthy instance is replaced at once, anything
+        else waits an exponential backoff (Kubernetes' CrashLoopBackOff, shortened)."""
+        self.failures += 1
+        self.failure_gen += 1
+        self.last_error = reason
+        self.healthy = False
+        steps = self.failures - 2 if crashed else self.failures - 1
+        backoff = 0.0 if steps < 0 else min(
+            self._settings.restart_backoff_initial * 2**steps, self._settings.restart_backoff_max
+        )
+        self._retry_at = time.monotonic() + backoff
+        log.warning("instance failed", extra={"revision": self.spec.label, "reason": reason,
+                                              "failures": self.failures, "backoff_s": backoff})
+        self._notify()
+        self.reconcile()
+
+    def _exited(self, instance: Instance) -> None:
+        """Exit watcher: an instance that was not being stopped has crashed."""
+        if instance.state in (InstanceState.STOPPING, InstanceState.EXITED) or instance not in self.instances:
+            instance.state = InstanceState.EXITED
+            return
+        was_ready = instance.state is InstanceState.READY
+        instance.state = InstanceState.EXITED
+        instance.kill_now()  # anything left in its process group
+        self._forget(instance)
+        if not was_ready:
+            return  # wait_ready reports the failed start
+        self.restarts += 1
+        if instance.ready_at is not None and time.monotonic() - instance.ready_at > 30:
+            self.failures = 0  # a long-lived instance crashing is not a crash loop
+        self._failed(f"instance pid {instance.pid} exited with code {instance.proc.returncode}", crashed=True)
+
+    def _forget(self, instance: Instance) -> None:
+        if instance in self.instances:
+            self.instances.remove(instance)
+        self._notify()
+
+    async def scale_down_idle(self, now: float) -> None:
+        """Stop instances idle longer than the stable window that the desired scale does not need."""
+        window = self._settings.scale_to_zero_after
+        surplus = len(self._live()) - self.desired(now)
+        idle = sorted(
+            (i for i in self.instances
+             if i.state is InstanceState.READY and i.in_flight == 0 and now - i.last_used >= window),
+            key=lambda i: i.last_used,
+        )
+        for instance in idle[: max(surplus, 0)]:
+            log.info("scale down", extra={"revision": self.spec.label, "pid": instance.pid})
+            instance.state = InstanceState.STOPPING
+            self._forget(instance)
+            await instance.stop(self._settings.instance_stop_grace)
+        self.reconcile()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+        self._on_change()
+
+    async def close(self) -> None:
+        """Stop every instance (undeploy or shutdown); waiting requests get 502."""
+        self._closed = True
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        instances = [i for i in self.instances if isinstance(i, Instance)]
+        for instance in instances:
+            instance.state = InstanceState.STOPPING
+        self.instances.clear()
+        self._notify()
+        await asyncio.gather(*(i.stop(self._settings.instance_stop_grace) for i in instances))
+
+    def kill_all_now(self) -> None:
+        for instance in self.instances:
+            if isinstance(instance, Instance):
+                instance.kill_now()
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "version": self.spec.version,
+            "desired": self.desired(now),
+            "instances": [
+                {"pid": i.pid, "port": i.port, "state": str(i.state), "in_flight": i.in_flight,
+                 "idle_s": round(now - i.last_used, 1)}
+                for i in self.instances if isinstance(i, Instance)
+            ],
+            "starting": sum(1 for i in self.instances if isinstance(i, _Starting)),
+            "queued": self.waiting,
+            "restarts": self.restarts,
+            "healthy": self.healthy,
+            "last_error": self.last_error,
+        }
+
+
+class _Starting:
+    """Stands for an instance whose process is being spawned."""
+
+    state = InstanceState.STARTING
+    in_flight = 0

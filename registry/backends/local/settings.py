@@ -1,0 +1,28 @@
+"""Configuration of the one-machine platform: one pydantic-settings object, read from the
+environment. Names follow Knative's autoscaler where one exists (stable window, max scale)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LocalSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAR_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".par")
+    # Knative's stable window: an instance idle this long is stopped (down to min-scale).
+    scale_to_zero_after: float = 60.0
+    # Knative caps nothing when max-scale is 0; one machine needs a bound.
+    max_instances_per_revision: int = 10
+    # How long a starting instance may take to answer /readyz before the start counts as failed.
+    instance_start_timeout: float = 60.0
+    # How long a request may queue for a free slot (containerConcurrency) or a start.
+    request_queue_timeout: float = 120.0
+    # Crash replacement backoff: 0 for the first failure, then this doubling up to the cap.
+    restart_backoff_initial: float = 0.5
+    restart_backoff_max: float = 10.0
+    # Grace period between SIGTERM and SIGKILL when an instance is stopped.
+    instance_stop_grace: float = 5.0
