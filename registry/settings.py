@@ -38,6 +38,11 @@ class RegistrySettings(BaseSettings):
         "http://{name}.{namespace}.svc.cluster.local", description="In-cluster URL of an agent's Service"
     )
     cluster_local: bool = Field(False, description="Default visibility: networking.knative.dev/visibility")
+    runtime_cpu_request: str = "100m"
+    runtime_memory_request: str = "256Mi"
+    runtime_cpu_limit: str = "1"
+    runtime_memory_limit: str = "1Gi"
+    kafka_broker_config: str = Field("kafka-broker-config", description="ConfigMap of Kafka-class Brokers")
     max_package_bytes: int = Field(200 * 1024 * 1024, description="Largest APKG upload accepted")
     watch_seconds: float = Field(600.0, description="How long a deploy is watched for readiness")
 

@@ -56,7 +56,9 @@ class DeploymentSpec(_Frozen):
 
     namespace: str
     agent: str
-    versions: tuple[VersionTarget, ...]  # percents sum to 100 over versions with percent > 0
+    # Oldest first (upload order); percents sum to 100. The newest version with percent > 0 is
+    # the one a Knative Service's template carries; the others are earlier named revisions.
+    versions: tuple[VersionTarget, ...]
     scaling: Scaling = Scaling()
     env: dict[str, str] = Field(default_factory=dict)  # the deployment's env (highest precedence)
     broker: str | None = "default"  # the agent's K_SINK broker in its namespace; None = no K_SINK
@@ -128,9 +130,7 @@ class DeployBackend(abc.ABC):
         """The currently observed status; phase `absent` when nothing is deployed."""
 
     @abc.abstractmethod
-    def watch(
-        self, namespace: str, agent: str, max_wait: float = 300.0
-    ) -> AsyncIterator[DeploymentStatus]:
+    def watch(self, namespace: str, agent: str, max_wait: float = 300.0) -> AsyncIterator[DeploymentStatus]:
         """Current status, then each change, until a terminal phase or `max_wait` seconds."""
 
     @abc.abstractmethod
