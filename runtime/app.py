@@ -1,0 +1,178 @@
+"""The runtime's ASGI app: every surface of one loaded agent plus health, readiness and metrics.
+
+Route order matters: the runtime's own routes first, then the package's REST routes
+(`rest.entry`), the UI under `/ui`, and last the package's own ASGI app (`http_server`) as a
+catch-all at `/`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from runtime import a2a
+from runtime.agent import Agent
+from runtime.invoke import HandlerFailed, call
+from runtime.observe import Metrics, RequestObserver
+
+log = logging.getLogger("runtime.app")
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def json_result(result: Any, status: int = 200) -> Response:
+    """The handler's result as JSON; a result JSON cannot carry is the package's error (500)."""
+    try:
+        return JSONResponse(result, status_code=status)
+    except (TypeError, ValueError):
+        try:
+            return JSONResponse(jsonable_encoder(result), status_code=status)
+        except Exception as exc:
+            return error_response(500, "bad_result", f"handler result is not JSON-serializable: {exc}")
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise HandlerFailed(400, "bad_request", f"request body is not valid JSON: {exc}") from exc
+
+
+def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
+    """Build the FastAPI app for `agent`, wrapped in the request observer (metrics + log line)."""
+    state = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state["ready"] = True
+        log.info("ready", extra={"agent": agent.name, "version": agent.version, "surfaces": agent.surfaces})
+        yield
+        state["ready"] = False
+
+    app = FastAPI(
+        title=agent.name,
+        version=agent.version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    metrics = Metrics()
+    _add_probes(app, agent, metrics, state)
+    _add_invoke(app, agent, request_timeout)
+    _add_cloudevents(app, agent, request_timeout)
+    _add_a2a(app, agent, request_timeout)
+    if agent.rest_mount is not None:
+        agent.rest_mount(app)
+    if agent.ui_dir is not None:
+        from starlette.staticfiles import StaticFiles
+
+        app.mount("/ui", StaticFiles(directory=agent.ui_dir, html=True), name="ui")
+    if agent.http_app is not None:
+        app.mount("/", agent.http_app, name="http_server")
+    elif agent.ui_dir is not None:
+        app.add_api_route("/", lambda: RedirectResponse("/ui/"), methods=["GET"], include_in_schema=False)
+    return RequestObserver(app, agent.name, metrics)
+
+
+def _add_probes(app: FastAPI, agent: Agent, metrics: Metrics, state: dict[str, bool]) -> None:
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        body = {
+            "ok": state["ready"],
+            "agent": agent.name,
+            "version": agent.version,
+            "surfaces": agent.surfaces,
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+        return JSONResponse(body, status_code=200 if state["ready"] else 503)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_invoke(app: FastAPI, agent: Agent, time_limit: float) -> None:
+    @app.post("/invoke")
+    async def invoke(request: Request) -> Response:
+        if agent.handler is None:
+            return error_response(404, "no_entrypoint", f"{agent.name} declares no entrypoint")
+        try:
+            context = await read_json(request)
+            result = await call(agent.handler, context, time_limit=time_limit, what="entrypoint")
+        except HandlerFailed as exc:
+            return JSONResponse(exc.envelope(), status_code=exc.status)
+        return json_result(result)
+
+
+def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
+    source = f"/agents/{agent.name}"
+
+    @app.post("/")
+    async def cloudevent(request: Request) -> Response:
+        from runtime import events  # the SDK costs ~0.1 s to import: only pay for it when used
+
+        try:
+            event = events.parse(dict(request.headers), await request.body())
+        except events.NotACloudEvent as exc:
+            return error_response(400, "not_a_cloudevent", f"not a valid CloudEvent: {exc}")
+        data = event.get_data()
+        action = events.target_action(event.get_type(), agent.a2a_handlers)
+        try:
+            if action is not None:
+                handler = agent.a2a_handlers[action]
+                result = await call(handler, data, time_limit=time_limit, what=f"a2a {action}")
+            elif agent.handler is not None:
+                context = data if isinstance(data, dict) else {"data": data}
+                result = await call(agent.handler, context, time_limit=time_limit, what="entrypoint")
+            else:
+                return error_response(404, "no_handler", f"no handler for event type {event.get_type()!r}")
+        except HandlerFailed as exc:
+            return JSONResponse(exc.envelope(), status_code=exc.status)
+        if result is None:
+            return Response(status_code=202)
+        headers, body = events.reply(event, jsonable_encoder(result), source)
+        return Response(body, status_code=200, headers=headers)
+
+
+def _add_a2a(app: FastAPI, agent: Agent, time_limit: float) -> None:
+    @app.get("/.well-known/agent.json")
+    async def agent_card(request: Request) -> JSONResponse:
+        return JSONResponse(a2a.agent_card(agent, str(request.base_url)))
+
+    @app.post("/a2a")
+    async def a2a_rpc(request: Request) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as exc:
+            return JSONResponse(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": a2a.PARSE_ERROR, "message": f"parse error: {exc}"},
+                }
+            )
+        return JSONResponse(await a2a.dispatch(agent, payload, time_limit))

@@ -1,0 +1,47 @@
+"""Call package code safely: sync functions in the thread pool, async ones awaited, both bounded by
+the request timeout. A failure becomes a `HandlerFailed` carrying the JSON error envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger("runtime.invoke")
+
+
+class HandlerFailed(Exception):
+    """The package's code raised or ran too long. `status` is 500 or 504."""
+
+    def __init__(self, status: int, code: str, message: str, exc_type: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.exc_type = status, code, message, exc_type
+
+    def envelope(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.exc_type:
+            error["type"] = self.exc_type
+        return {"error": error}
+
+
+async def call(fn: Callable[..., Any], *args: Any, time_limit: float, what: str) -> Any:
+    """Run `fn(*args)` within `time_limit` seconds. A sync function that times out keeps its thread
+    until it returns (Python cannot kill it), but the caller gets its 504 on time."""
+    try:
+        if inspect.iscoroutinefunction(fn):
+            result = await asyncio.wait_for(fn(*args), time_limit)
+        else:
+            result = await asyncio.wait_for(run_in_threadpool(fn, *args), time_limit)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, time_limit)
+    except TimeoutError:
+        log.warning("%s timed out after %ss", what, time_limit)
+        raise HandlerFailed(504, "timeout", f"{what} did not finish within {time_limit:g}s") from None
+    except Exception as exc:
+        log.exception("%s raised %s", what, type(exc).__name__)
+        raise HandlerFailed(500, "handler_error", f"{what} raised: {exc}", type(exc).__name__) from exc
+    return result
