@@ -48,14 +48,17 @@ class LocalBackend(DeployBackend):
         *,
         url_template: str = "http://{agent}.{namespace}.127.0.0.1.sslip.io:8080",
         eventing_admin_url: str | None = None,
+        owns_supervisor: bool = False,
     ) -> None:
         self.supervisor = supervisor
+        self._owns_supervisor = owns_supervisor
         self._url_template = url_template
         self._prepared_root = supervisor.settings.data_dir / "prepared"
         self._eventing = EventingAdmin(eventing_admin_url) if eventing_admin_url else None
         self._rollouts: dict[tuple[str, str], _Rollout] = {}
 
     async def deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
+        await self.supervisor.start()
         key = (spec.namespace, spec.agent)
         current = self._rollouts.get(key)
         if current is not None and current.spec == spec and current.error is None:
@@ -185,6 +188,8 @@ class LocalBackend(DeployBackend):
                 rollout.task.cancel()
         if self._eventing is not None:
             await self._eventing.aclose()
+        if self._owns_supervisor:
+            await self.supervisor.close()
 
 
 def _summary(observed: dict[str, Any]) -> str:

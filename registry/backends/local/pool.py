@@ -25,6 +25,7 @@ import httpx
 from gateway.resolver import AgentUnavailable
 
 from .instance import Instance, InstanceState, StartFailed
+from .metrics import START_SECONDS, STARTS, STOPS
 from .settings import LocalSettings
 from .spec import RevisionSpec
 
@@ -180,7 +181,10 @@ class RevisionPool:
             await instance.stop(self._settings.instance_stop_grace)
             return
         self.healthy = True
-        start_ms = round(((instance.ready_at or instance.started_at) - instance.started_at) * 1000, 1)
+        started = (instance.ready_at or instance.started_at) - instance.started_at
+        STARTS.labels("ready").inc()
+        START_SECONDS.observe(started)
+        start_ms = round(started * 1000, 1)
         log.info("instance ready", extra={"revision": self.spec.label, "pid": instance.pid,
                                           "port": instance.port, "start_ms": start_ms})
         self._notify()
@@ -192,6 +196,8 @@ class RevisionPool:
         self.failure_gen += 1
         self.last_error = reason
         self.healthy = False
+        if not crashed:
+            STARTS.labels("failed").inc()
         steps = self.failures - 2 if crashed else self.failures - 1
         backoff = 0.0 if steps < 0 else min(
             self._settings.restart_backoff_initial * 2**steps, self._settings.restart_backoff_max
@@ -214,6 +220,7 @@ class RevisionPool:
         if not was_ready:
             return  # wait_ready reports the failed start
         self.restarts += 1
+        STOPS.labels("crash").inc()
         if instance.ready_at is not None and time.monotonic() - instance.ready_at > 30:
             self.failures = 0  # a long-lived instance crashing is not a crash loop
         self._failed(f"instance pid {instance.pid} exited with code {instance.proc.returncode}", crashed=True)
@@ -234,6 +241,7 @@ class RevisionPool:
         )
         for instance in idle[: max(surplus, 0)]:
             log.info("scale down", extra={"revision": self.spec.label, "pid": instance.pid})
+            STOPS.labels("idle").inc()
             instance.state = InstanceState.STOPPING
             self._forget(instance)
             await instance.stop(self._settings.instance_stop_grace)

@@ -49,7 +49,7 @@ async def prepare(
             await _download(str(source), apkg)
         staging = Path(tmp) / "prepared"
         progress(f"preparing {apkg.name}")
-        await _run_prepare(apkg, staging, progress)
+        await _run_prepare(apkg, staging, sha256, progress)
         (staging / _DONE).write_text(sha256)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
@@ -69,9 +69,9 @@ async def _download(url: str, into: Path) -> None:
                 fh.write(chunk)
 
 
-async def _run_prepare(apkg: Path, into: Path, progress: Callable[[str], None]) -> None:
+async def _run_prepare(apkg: Path, into: Path, sha256: str, progress: Callable[[str], None]) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *_PAR, "runtime", "prepare", str(apkg), "--into", str(into),
+        *_PAR, "runtime", "prepare", str(apkg), "--into", str(into), "--sha256", sha256,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -58,7 +58,9 @@ class Supervisor:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._reaper = asyncio.create_task(self._reap_forever())
+        """Start the idle reaper (idempotent)."""
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_forever())
 
     async def close(self) -> None:
         """Stop every instance; the platform calls this on Ctrl-C / SIGTERM."""
@@ -178,6 +180,7 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAR_")}
         env.update(
             AGENT_PACKAGE_PATH=str(spec.package_dir),
+            PAR_RUNTIME_HOST="127.0.0.1",  # loopback only: the gateway is the way in
             K_SERVICE=spec.agent,
             K_CONFIGURATION=spec.agent,
             K_REVISION=f"{spec.agent}-{spec.version}",

@@ -1,7 +1,7 @@
 """Triggers created in the registry, applied live to the local eventing admin API.
 
-The admin API takes the real Knative objects (brief contract 6), so the objects built here are
-the same `eventing.knative.dev/v1` Trigger and Broker one would `kubectl apply` on a cluster.
+The admin API takes the real Knative objects (brief contract 6), so the objects sent are the
+ones `par manifests` prints for a cluster (`registry.manifests.trigger` / `.broker`).
 """
 
 from __future__ import annotations
@@ -10,37 +10,10 @@ from typing import Any
 
 import httpx
 
+from registry import manifests
 from registry.backends.base import BackendError, TriggerSpec
 
 _API = "/apis/eventing.knative.dev/v1/namespaces/{namespace}/{kind}/{name}"
-
-
-def broker_object(namespace: str, name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "eventing.knative.dev/v1",
-        "kind": "Broker",
-        "metadata": {"name": name, "namespace": namespace,
-                     "annotations": {"eventing.knative.dev/broker.class": "Kafka"}},
-        "spec": {},
-    }
-
-
-def trigger_object(spec: TriggerSpec) -> dict[str, Any]:
-    if spec.subscriber_agent:
-        subscriber: dict[str, Any] = {
-            "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": spec.subscriber_agent}
-        }
-    else:
-        subscriber = {"uri": spec.subscriber_uri}
-    body: dict[str, Any] = {"broker": spec.broker, "subscriber": subscriber}
-    if spec.filters:
-        body["filter"] = {"attributes": dict(spec.filters)}
-    if spec.delivery:
-        body["delivery"] = dict(spec.delivery)
-    metadata: dict[str, Any] = {"name": spec.name, "namespace": spec.namespace}
-    if spec.ordering:
-        metadata["annotations"] = {"kafka.eventing.knative.dev/delivery.order": spec.ordering}
-    return {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": metadata, "spec": body}
 
 
 class EventingAdmin:
@@ -52,9 +25,9 @@ class EventingAdmin:
     async def apply_trigger(self, spec: TriggerSpec) -> None:
         broker_url = _API.format(namespace=spec.namespace, kind="brokers", name=spec.broker)
         if (await self._call("GET", broker_url, missing_ok=True)) is None:
-            await self._call("PUT", broker_url, broker_object(spec.namespace, spec.broker))
+            await self._call("PUT", broker_url, manifests.broker(spec.namespace, spec.broker))
         trigger_url = _API.format(namespace=spec.namespace, kind="triggers", name=spec.name)
-        await self._call("PUT", trigger_url, trigger_object(spec))
+        await self._call("PUT", trigger_url, manifests.trigger(spec))
 
     async def delete_trigger(self, namespace: str, name: str) -> None:
         url = _API.format(namespace=namespace, kind="triggers", name=name)

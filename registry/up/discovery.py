@@ -1,0 +1,96 @@
+"""How client commands find a running `par up`: `<data dir>/platform.json` and `admin.key`.
+
+`par up` writes the file when every part is serving and removes it when it stops. Client
+commands (`par deploy`, `par agents`, `par invoke`, ...) call `locate()`; `PAR_REGISTRY_URL`,
+`PAR_API_KEY` and `PAR_GATEWAY_URL` override what the file says, so the same commands work
+against a platform elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PLATFORM_FILE = "platform.json"
+ADMIN_KEY_FILE = "admin.key"
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    """The URLs of a running platform (written by `par up`)."""
+
+    gateway_url: str
+    registry_url: str
+    eventing_url: str
+    activator_url: str
+    domain: str
+    pid: int
+
+    def agent_host(self, agent: str, namespace: str = "default") -> str:
+        """The Host header the gateway routes by (Knative's `{agent}.{namespace}.{domain}`)."""
+        return f"{agent}.{namespace}.{self.domain}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a client command sends its requests and with which key."""
+
+    registry_url: str | None
+    api_key: str | None
+    gateway_url: str | None
+    domain: str | None
+
+
+def data_dir(explicit: Path | str | None = None) -> Path:
+    """`--data-dir`, else `PAR_DATA_DIR`, else `~/.par`."""
+    chosen = explicit or os.environ.get("PAR_DATA_DIR") or Path.home() / ".par"
+    return Path(chosen).expanduser()
+
+
+def write_platform(directory: Path, info: PlatformInfo) -> None:
+    path = directory / PLATFORM_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(info), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def read_platform(directory: Path) -> PlatformInfo | None:
+    """The running platform's URLs, or None when none runs on this data folder (no file, or its
+    process is gone)."""
+    try:
+        info = PlatformInfo(**json.loads((directory / PLATFORM_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return info
+
+
+def remove_platform(directory: Path) -> None:
+    (directory / PLATFORM_FILE).unlink(missing_ok=True)
+
+
+def read_admin_key(directory: Path) -> str | None:
+    try:
+        return (directory / ADMIN_KEY_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def locate(explicit_dir: Path | str | None = None) -> Endpoint:
+    """Registry URL, API key and gateway URL for client commands: environment first, then the
+    running platform on the data folder."""
+    directory = data_dir(explicit_dir)
+    info = read_platform(directory)
+    return Endpoint(
+        registry_url=os.environ.get("PAR_REGISTRY_URL") or (info.registry_url if info else None),
+        api_key=os.environ.get("PAR_API_KEY") or read_admin_key(directory),
+        gateway_url=os.environ.get("PAR_GATEWAY_URL") or (info.gateway_url if info else None),
+        domain=info.domain if info else None,
+    )
