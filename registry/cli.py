@@ -5,12 +5,14 @@ import typer
 
 from eventing.cli import app as eventing_app
 from gateway.cli import app as gateway_app
+from registry.up.cli import up
 from runtime.cli import app as runtime_app
 
 app = typer.Typer(help="PAR: run AI agent packages serverlessly.", no_args_is_help=True)
 app.add_typer(runtime_app, name="runtime")
 app.add_typer(eventing_app, name="eventing")
 app.add_typer(gateway_app, name="gateway")
+app.command("up")(up)
 
 
 def main() -> None:

@@ -1,0 +1,83 @@
+"""`par up`: the command. Imports stay inside the function so that `par --help` stays fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def up(
+    data_dir: Path = typer.Option(
+        None, "--data-dir", envvar="PAR_DATA_DIR", help="Where registry, packages and logs live [~/.par]."
+    ),
+    port: int = typer.Option(8080, "--port", "-p", help="The gateway's port (agents are called here)."),
+    demo: bool = typer.Option(False, "--demo", help="Also build and deploy the example agents and trigger."),
+    domain: str = typer.Option(
+        "127.0.0.1.sslip.io", "--domain", help="Agents answer at Host {agent}.{namespace}.{domain}."
+    ),
+) -> None:
+    """Run the whole platform on this machine: registry, gateway, broker, agents on demand.
+
+    Ctrl-C or SIGTERM stops everything, every agent process included.
+    """
+    import asyncio
+    import sys
+
+    from runtime.jsonlog import configure
+
+    from .demo import DemoError, deploy_demo
+    from .discovery import data_dir as resolve_data_dir
+    from .platform import AlreadyRunning, Platform, UpOptions, run
+    from .servers import PortInUse
+
+    configure("platform")
+    options = UpOptions(data_dir=resolve_data_dir(data_dir), port=port, domain=domain)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    async def ready(platform: Platform) -> None:
+        info = platform.info
+        assert info is not None
+        key_file = platform.data_dir / "admin.key"
+        say(banner(info.gateway_url, info.registry_url, platform.admin_key, key_file, info.domain, port))
+        if demo:
+            await deploy_demo(info.registry_url, platform.admin_key or "", platform.data_dir, say)
+            say("demo ready: emit an event, then see it received:\n"
+                + curl(port, "event-emitter", info.domain, key_file, '{"message":"hi"}') + "\n"
+                + curl(port, "event-receiver", info.domain, key_file, path="/api/received"))
+
+    try:
+        asyncio.run(run(options, ready))
+    except (AlreadyRunning, PortInUse, DemoError) as exc:
+        print(f"par up: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
+    say("par up: stopped")
+
+
+def banner(gateway: str, registry: str, key: str | None, key_file: Path, domain: str, port: int) -> str:
+    return "\n".join([
+        "PAR is up.",
+        f"  gateway    {gateway}   (agents: Host {{agent}}.{{namespace}}.{domain})",
+        f"  registry   {registry}",
+        f"  admin key  {key}   (saved in {key_file})",
+        "Next:",
+        "  par deploy demo-agent-0.1.0.apkg        # or: par up --demo",
+        curl(port, "demo-agent", domain, key_file, '{"x":1}'),
+        "Ctrl-C stops everything.",
+    ])
+
+
+def curl(
+    port: int, agent: str, domain: str, key_file: Path, data: str | None = None, path: str = "/invoke"
+) -> str:
+    """A copy-paste command calling `agent` through the gateway with the admin key."""
+    auth = f"-H \"Authorization: Bearer $(cat {key_file})\""
+    host = f"-H 'Host: {agent}.default.{domain}'"
+    if data is None:
+        return f"  curl localhost:{port}{path} {host} {auth}"
+    body = f"-H 'content-type: application/json' -d '{data}'"
+    return f"  curl -XPOST localhost:{port}{path} {host} {auth} {body}"
