@@ -1,0 +1,21 @@
+"""A2A actions (async, as the design expects)."""
+
+import asyncio
+
+
+async def add(params):
+    """Add two numbers."""
+    return {"sum": params["a"] + params["b"]}
+
+
+async def nap(params):
+    await asyncio.sleep(float(params["seconds"]))
+    return {"napped": params["seconds"]}
+
+
+async def fail(params):
+    raise ValueError("action failed on purpose")
+
+
+def serve():
+    return {"custom_handlers": {"add": add, "nap": nap, "fail": fail}}
