@@ -1,0 +1,185 @@
+"""The live set of Brokers and Triggers, and what applying or deleting one does to Kafka and consumers.
+
+Both the `--config` file and the admin API go through `Eventing.apply` / `delete`, so a Trigger
+pushed by the registry behaves exactly like one read at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+from eventing.dispatcher import TriggerConsumer
+from eventing.kafka import Kafka
+from eventing.objects import Broker, InvalidObject, Trigger, parse_broker, parse_trigger
+from eventing.settings import EventingSettings
+
+log = logging.getLogger("eventing.control")
+Key = tuple[str, str]
+KINDS = {"brokers": "Broker", "triggers": "Trigger"}
+
+
+class Eventing:
+    def __init__(self, settings: EventingSettings, kafka: Kafka, *, dispatcher: bool = True) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.dispatcher = dispatcher
+        self.brokers: dict[Key, Broker] = {}
+        self.triggers: dict[Key, Trigger] = {}
+        self.config_maps: dict[Key, dict[str, Any]] = {}
+        self.consumers: dict[Key, TriggerConsumer] = {}
+        self.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.max_in_flight * 4))
+        self._lock = asyncio.Lock()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(c.stop() for c in self.consumers.values()))
+        self.consumers.clear()
+        await self.client.aclose()
+
+    # -- objects -------------------------------------------------------------------------------------
+
+    async def apply(
+        self, obj: Any, plural: str | None = None, namespace: str | None = None, name: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or replace a Broker or Trigger (a config file may add ConfigMaps); (object, created)."""
+        kind = obj.get("kind") if isinstance(obj, dict) else None
+        if plural is not None and kind != KINDS[plural]:
+            raise InvalidObject("kind", f"must be {KINDS[plural]}, got {kind!r}")
+        if kind == "ConfigMap" and plural is None:
+            meta = obj.get("metadata") or {}
+            key = (meta.get("namespace") or "default", meta.get("name", ""))
+            self.config_maps[key] = obj.get("data") or {}
+            return obj, True
+        async with self._lock:
+            if kind == "Broker":
+                broker = parse_broker(obj, self.settings.crds_dir, namespace, name)
+                return self.broker_view(broker), await self._put_broker(broker)
+            if kind == "Trigger":
+                trigger = parse_trigger(obj, self.settings.crds_dir, namespace, name)
+                return self.trigger_view(trigger), await self._put_trigger(trigger)
+        raise InvalidObject("kind", f"must be Broker or Trigger, got {kind!r}")
+
+    async def delete(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        key = (namespace, name)
+        async with self._lock:
+            if plural == "brokers":
+                broker = self.brokers.pop(key, None)
+                if broker is None:
+                    return None
+                for tkey, trigger in self.triggers.items():
+                    if (trigger.namespace, trigger.broker) == key:
+                        await self._stop_consumer(tkey)
+                log.info("broker deleted (topic kept)", extra={"namespace": namespace, "broker": name})
+                return self.broker_view(broker)
+            trigger = self.triggers.pop(key, None)
+            if trigger is None:
+                return None
+            await self._stop_consumer(key)
+            log.info("trigger deleted", extra={"namespace": namespace, "trigger": name})
+            return self.trigger_view(trigger)
+
+    async def _put_broker(self, broker: Broker) -> bool:
+        key = (broker.namespace, broker.name)
+        partitions, replication = self._topic_config(broker)
+        await self.kafka.ensure_topic(broker.topic, partitions, replication)
+        created = key not in self.brokers
+        self.brokers[key] = broker
+        for tkey, trigger in self.triggers.items():
+            if (trigger.namespace, trigger.broker) == key and tkey not in self.consumers:
+                self._start_consumer(trigger)
+        log.info("broker applied", extra={"namespace": broker.namespace, "broker": broker.name,
+                                          "topic": broker.topic, "new": created})
+        return created
+
+    async def _put_trigger(self, trigger: Trigger) -> bool:
+        key = (trigger.namespace, trigger.name)
+        old = self.triggers.get(key)
+        self.triggers[key] = trigger
+        consumer = self.consumers.get(key)
+        same_stream = old is not None and (old.broker, old.ordered, old.initial_offset) == (
+            trigger.broker, trigger.ordered, trigger.initial_offset)
+        if consumer is not None and same_stream:
+            consumer.trigger = trigger  # filter, subscriber, delivery change without a group rejoin
+        else:
+            await self._stop_consumer(key)
+            if (trigger.namespace, trigger.broker) in self.brokers:
+                self._start_consumer(trigger)
+        log.info("trigger applied", extra={"namespace": trigger.namespace, "trigger": trigger.name,
+                                           "broker": trigger.broker, "new": old is None})
+        return old is None
+
+    def _topic_config(self, broker: Broker) -> tuple[int, int]:
+        """Partitions and replication from the Broker's `spec.config` ConfigMap, else Knative's defaults."""
+        ref = (broker.obj.get("spec") or {}).get("config") or {}
+        data = self.config_maps.get((ref.get("namespace") or broker.namespace, ref.get("name", "")), {})
+        try:
+            return (int(data.get("default.topic.partitions", self.settings.default_partitions)),
+                    int(data.get("default.topic.replication.factor", self.settings.default_replication)))
+        except ValueError:
+            raise InvalidObject("spec.config", "the ConfigMap's topic settings are not integers") from None
+
+    def _start_consumer(self, trigger: Trigger) -> None:
+        if not self.dispatcher:
+            return
+        key = (trigger.namespace, trigger.name)
+        consumer = TriggerConsumer(
+            trigger, lambda: self.brokers.get((trigger.namespace, trigger.broker)), self.kafka, self.client,
+            self.settings,
+        )
+        self.consumers[key] = consumer
+        consumer.start()
+
+    async def _stop_consumer(self, key: Key) -> None:
+        consumer = self.consumers.pop(key, None)
+        if consumer is not None:
+            await consumer.stop()
+
+    # -- status --------------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return all(c.ready.is_set() for c in self.consumers.values())
+
+    async def wait_ready(self, seconds: float) -> None:
+        await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in self.consumers.values())), seconds)
+
+    def ingress_url(self) -> str:
+        return (self.settings.ingress_url or f"http://127.0.0.1:{self.settings.port}").rstrip("/")
+
+    def broker_view(self, broker: Broker) -> dict[str, Any]:
+        url = f"{self.ingress_url()}/{broker.namespace}/{broker.name}"
+        return {**broker.obj, "status": {"address": {"url": url}, "conditions": [_condition(True, "")]}}
+
+    def trigger_view(self, trigger: Trigger) -> dict[str, Any]:
+        key = (trigger.namespace, trigger.name)
+        consumer = self.consumers.get(key)
+        if (trigger.namespace, trigger.broker) not in self.brokers:
+            condition = _condition(False, "BrokerDoesNotExist")
+        elif not self.dispatcher:
+            condition = _condition(False, "DispatcherNotRunningHere")
+        elif consumer is None or not consumer.ready.is_set():
+            condition = _condition(False, "ConsumerGroupJoining")
+        else:
+            condition = _condition(True, "")
+        uri = trigger.subscriber.url(self.settings.service_url_template, trigger.namespace)
+        return {**trigger.obj, "status": {"subscriberUri": uri, "conditions": [condition]}}
+
+    def view(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if plural == "brokers":
+            broker = self.brokers.get((namespace, name))
+            return self.broker_view(broker) if broker else None
+        trigger = self.triggers.get((namespace, name))
+        return self.trigger_view(trigger) if trigger else None
+
+    def list(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        items = self.brokers if plural == "brokers" else self.triggers
+        return [v for (ns, name) in sorted(items) if ns == namespace and (v := self.view(plural, ns, name))]
+
+
+def _condition(ok: bool, reason: str) -> dict[str, str]:
+    out = {"type": "Ready", "status": "True" if ok else "False"}
+    if reason:
+        out["reason"] = reason
+    return out

@@ -1,0 +1,82 @@
+"""HTTP delivery to a subscriber with Knative's retry rules: which statuses retry, how long to wait."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from cloudevents.core.base import BaseCloudEvent
+
+from eventing import wire
+from eventing.objects import RETRYABLE_STATUSES, DeliverySpec
+
+log = logging.getLogger("eventing.delivery")
+ERROR_DATA_LIMIT = 1024
+
+
+@dataclass
+class Outcome:
+    url: str
+    status: int | None  # None: no HTTP response (network error or timeout)
+    headers: dict[str, str]
+    body: bytes
+    error: str = ""
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def error_extensions(self) -> dict[str, str]:
+        """Knative's dead-letter context: knativeerrordest, knativeerrorcode, knativeerrordata (base64)."""
+        out = {"knativeerrordest": self.url}
+        if self.status is not None:
+            out["knativeerrorcode"] = str(self.status)
+            if self.body:
+                out["knativeerrordata"] = base64.b64encode(self.body[:ERROR_DATA_LIMIT]).decode()
+        return out
+
+
+async def post_once(
+    client: httpx.AsyncClient, url: str, event: BaseCloudEvent, request_timeout: float
+) -> Outcome:
+    message = wire.to_http(event)
+    headers = {**message.headers, "prefer": "reply"}
+    try:
+        response = await client.post(url, content=message.body, headers=headers, timeout=request_timeout)
+    except httpx.HTTPError as exc:
+        return Outcome(url, None, {}, b"", f"{type(exc).__name__}: {exc}")
+    return Outcome(url, response.status_code, dict(response.headers), response.content)
+
+
+async def deliver(
+    client: httpx.AsyncClient,
+    url: str,
+    event: BaseCloudEvent,
+    spec: DeliverySpec,
+    default_timeout: float,
+    on_retry: Callable[[], None] | None = None,
+) -> Outcome:
+    """POST until a 2xx, a non-retryable status, or `spec.retry` retries are used up."""
+    request_timeout = spec.timeout or default_timeout
+    attempt = 0
+    while True:
+        outcome = await post_once(client, url, event, request_timeout)
+        outcome.attempts = attempt + 1
+        retryable = outcome.status is None or outcome.status in RETRYABLE_STATUSES
+        if outcome.ok or not retryable or attempt >= spec.retry:
+            return outcome
+        attempt += 1
+        delay = spec.backoff(attempt)
+        log.info(
+            "delivery retry",
+            extra={"url": url, "status": outcome.status, "error": outcome.error, "attempt": attempt,
+                   "delay_s": delay, "event_id": event.get_id()},
+        )
+        if on_retry is not None:
+            on_retry()
+        await asyncio.sleep(delay)

@@ -1,0 +1,67 @@
+"""Broker ingress `POST /{namespace}/{broker}`: answers exactly as Knative's Kafka broker ingress.
+
+202 stored, 400 not a valid CloudEvent, 404 no such broker, 405 not POST (routing), 413 body too
+large, 503 Kafka did not store it within the bounded time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from eventing import metrics, wire
+from eventing.control import Eventing
+from eventing.kafka import KafkaUnavailable
+
+log = logging.getLogger("eventing.ingress")
+_ACCEPTED = Response(status_code=202)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse(code: int, message: str, **fields: object) -> Response:
+    metrics.REJECTED.labels(str(code)).inc()
+    log.info("event refused", extra={"status": code, "reason": message, **fields})
+    return PlainTextResponse(message + "\n", status_code=code)
+
+
+async def ingress(request: Request) -> Response:
+    eventing: Eventing = request.app.state.eventing
+    namespace = request.path_params["namespace"]
+    name = request.path_params["broker"]
+    if (namespace, name) not in eventing.brokers:
+        return _refuse(404, f"broker {namespace}/{name} not found", namespace=namespace, broker=name)
+    try:
+        body = await _read_body(request, eventing.settings.max_body_bytes)
+    except BodyTooLarge:
+        return _refuse(413, f"body larger than {eventing.settings.max_body_bytes} bytes", broker=name)
+    try:
+        event = wire.from_http(dict(request.headers), body)
+    except wire.InvalidEvent as exc:
+        return _refuse(400, str(exc), namespace=namespace, broker=name)
+    topic = eventing.brokers[(namespace, name)].topic
+    try:
+        await eventing.kafka.produce(topic, wire.to_kafka(event))
+    except KafkaUnavailable as exc:
+        return _refuse(503, "Kafka did not store the event", topic=topic, error=str(exc))
+    metrics.ACCEPTED.labels(namespace, name).inc()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("event accepted", extra={"topic": topic, "event_id": event.get_id()})
+    return _ACCEPTED

@@ -1,0 +1,71 @@
+"""`par eventing serve`: settings, optional embedded Kafka, config file, then uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from runtime.jsonlog import configure
+
+log = logging.getLogger("eventing.server")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def check_config(path: Path, crds_dir: Path) -> list[dict]:
+    """Read and validate every object before anything starts, so a bad file fails fast and clearly."""
+    from eventing.app import load_config
+    from eventing.objects import InvalidObject, parse_broker, parse_trigger
+
+    try:
+        objects = load_config(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except InvalidObject as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for i, obj in enumerate(objects):
+        parse = {"Broker": parse_broker, "Trigger": parse_trigger}.get(str(obj.get("kind")))
+        if parse is None and obj.get("kind") != "ConfigMap":
+            raise ConfigError(f"{path}: document {i}: kind must be Broker, Trigger or ConfigMap")
+        try:
+            if parse is not None:
+                parse(obj, crds_dir)
+        except InvalidObject as exc:
+            name = (obj.get("metadata") or {}).get("name")
+            raise ConfigError(f"{path}: {obj.get('kind')} {name!r}: {exc}") from None
+    return objects
+
+
+def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatcher: bool) -> int:
+    import uvicorn
+
+    from eventing.app import create_app
+    from eventing.embedded import EmbeddedKafka
+    from eventing.settings import EventingSettings
+
+    configure("eventing")
+    settings = EventingSettings()
+    if port is not None:
+        settings.port = port
+    path = config or settings.config
+    try:
+        objects = check_config(path, settings.crds_dir) if path else []
+    except ConfigError as exc:
+        log.error("invalid configuration", extra={"error": str(exc)})
+        print(f"error: {exc}")
+        return 2
+    embedded = None
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
+        embedded = EmbeddedKafka()
+        bootstrap = embedded.start()
+    try:
+        app = create_app(settings, bootstrap, objects=objects, ingress_enabled=ingress,
+                         dispatcher_enabled=dispatcher)
+        uvicorn.run(app, host=host, port=settings.port, log_config=None, access_log=False)
+    finally:
+        if embedded:
+            embedded.stop()
+    return 0

@@ -1,0 +1,38 @@
+"""The eventing component's one settings object (environment variables, Knative names where they exist)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SHARED_CRDS = Path(__file__).resolve().parent.parent.parent / "shared" / "knative-crds"
+
+
+class EventingSettings(BaseSettings):
+    """Broker ingress, trigger dispatcher and Kafka connection settings."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # Kafka: unset means "start the embedded Tansu broker".
+    kafka_bootstrap_servers: str | None = Field(default=None, alias="KAFKA_BOOTSTRAP_SERVERS")
+    port: int = Field(default=8080, alias="PORT")
+    config: Path | None = Field(default=None, alias="PAR_EVENTING_CONFIG")
+    service_url_template: str = Field(
+        default="http://{name}.{namespace}.svc.cluster.local", alias="PAR_EVENTING_SERVICE_URL_TEMPLATE"
+    )
+    crds_dir: Path = Field(default=_SHARED_CRDS, alias="PAR_EVENTING_CRDS_DIR")
+    # Ingress: bounded body and bounded time before a 503.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="PAR_EVENTING_MAX_BODY_BYTES")
+    produce_timeout: float = Field(default=3.0, alias="PAR_EVENTING_PRODUCE_TIMEOUT")
+    # Topics: Knative's kafka-broker-config defaults (replication capped by the cluster size).
+    default_partitions: int = Field(default=10, alias="PAR_EVENTING_DEFAULT_PARTITIONS")
+    default_replication: int = Field(default=3, alias="PAR_EVENTING_DEFAULT_REPLICATION")
+    # Dispatcher.
+    max_in_flight: int = Field(default=64, alias="PAR_EVENTING_MAX_IN_FLIGHT")
+    delivery_timeout: float = Field(default=600.0, alias="PAR_EVENTING_DELIVERY_TIMEOUT")
+    session_timeout_ms: int = Field(default=3000, alias="PAR_EVENTING_SESSION_TIMEOUT_MS")
+    commit_interval: float = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
+    # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
+    ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")
