@@ -269,11 +269,8 @@ def conflicts_with_runtime(deps_dir: Path) -> list[str]:
     The runtime's copy is earlier on sys.path, so it wins; the package gets a warning."""
     from importlib import metadata
 
-    ours = {
-        _norm(d.metadata["Name"]): d.version
-        for d in metadata.distributions()
-        if d.metadata["Name"] and not str(getattr(d, "_path", "")).startswith(str(deps_dir))
-    }
+    runtime_path = [p for p in sys.path if Path(p or ".").resolve() != deps_dir.resolve()]
+    ours = {_norm(d.metadata["Name"] or ""): d.version for d in metadata.distributions(path=runtime_path)}
     found = []
     for dist in metadata.distributions(path=[str(deps_dir)]):
         name = dist.metadata["Name"]

@@ -8,8 +8,10 @@ and never answers a probe. SIGTERM stops accepting, lets in-flight requests fini
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import threading
 
 from runtime import jsonlog
 from runtime.apkg import ApkgError
@@ -62,5 +64,11 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
     # uvicorn re-raises the SIGTERM it drained on; with this no-op handler that ends in exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.Server(config).run()
-    log.info("stopped", extra={"agent": agent.name})
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    log.info("stopped", extra={"agent": agent.name, "abandoned_threads": len(stuck)})
+    if stuck:
+        # Sync handlers still running past the graceful timeout cannot be cancelled; do not let
+        # them hold the process open after the drain deadline.
+        logging.shutdown()
+        os._exit(0)
     return 0
