@@ -22,6 +22,7 @@ def up(
     Ctrl-C or SIGTERM stops everything, every agent process included.
     """
     import asyncio
+    import logging
     import sys
 
     from runtime.jsonlog import configure
@@ -32,6 +33,7 @@ def up(
     from .servers import PortInUse
 
     configure("platform")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal poll otherwise
     options = UpOptions(data_dir=resolve_data_dir(data_dir), port=port, domain=domain)
 
     def say(line: str) -> None:

@@ -54,7 +54,7 @@ class Platform:
         self.data_dir = options.data_dir.expanduser().resolve()
         self.supervisor = Supervisor(LocalSettings(data_dir=self.data_dir))
         self._served: list[Served] = []
-        self._eventing: Any = None
+        self._kafka: Any = None
         self.admin_key: str | None = None
         self.new_admin_key = False
         self.info: PlatformInfo | None = None
@@ -83,9 +83,7 @@ class Platform:
         await self.supervisor.start()
         atexit.register(self.supervisor.kill_all_now)
 
-        self._eventing = await start_eventing(
-            sockets.pop("eventing"), service_url_template=urls["activator"] + "/{namespace}/{name}"
-        )
+        await self._serve("eventing", await self._eventing_app(urls["activator"]), sockets.pop("eventing"))
         await self._serve("activator", Activator(self.supervisor), sockets.pop("activator"))
 
         backend = LocalBackend(
@@ -126,6 +124,23 @@ class Platform:
         write_platform(self.data_dir, self.info)
         return self.info
 
+    async def _eventing_app(self, activator_url: str) -> Any:
+        """Ingress + dispatcher on `KAFKA_BOOTSTRAP_SERVERS`, else on an embedded broker that
+        lives as long as the platform. Triggers name agents; deliveries go to the activator."""
+        from eventing.app import create_app
+        from eventing.embedded import EmbeddedKafka
+        from eventing.settings import EventingSettings
+
+        settings = EventingSettings(PAR_EVENTING_SERVICE_URL_TEMPLATE=activator_url + "/{namespace}/{name}")
+        bootstrap = settings.kafka_bootstrap_servers
+        if not bootstrap:
+            self._kafka = EmbeddedKafka()
+            # Its start() blocks (and runs its own loop), hence a worker thread; that thread lives
+            # until the loop ends, after stop(), so the broker's PR_SET_PDEATHSIG does not fire early.
+            await asyncio.to_thread(self._kafka.start)
+            bootstrap = self._kafka.bootstrap
+        return create_app(settings, bootstrap)
+
     def _announce(self, key: str, _: Any) -> None:
         self.admin_key, self.new_admin_key = key, True
 
@@ -143,14 +158,9 @@ class Platform:
             await served.stop()
         self._served.clear()
         await self.supervisor.close()
-        if self._eventing is not None:
-            await self._eventing.stop()
-            self._eventing = None
-
-
-async def start_eventing(sock: Any, *, service_url_template: str) -> Any:
-    """Placeholder until the eventing component's embedded app lands."""
-    raise NotImplementedError
+        if self._kafka is not None:
+            await asyncio.to_thread(self._kafka.stop)
+            self._kafka = None
 
 
 async def run(options: UpOptions, on_ready: Callable[[Platform], Any]) -> None:

@@ -8,9 +8,9 @@ from runtime.sdk import emit
 def handler(context):
     """Send `{"message": ..., "from": "event-emitter"}` as a `par.demo.greeting` event."""
     data = {"message": context.get("message", "hello"), "from": "event-emitter"}
-    event_id = emit(
+    response = emit(
         os.environ.get("EMITTER_EVENT_TYPE", "par.demo.greeting"),
         data,
         source=os.environ.get("EMITTER_SOURCE", "par/examples/event-emitter"),
     )
-    return {"emitted": str(event_id), "data": data}
+    return {"emitted": data, "broker_status": response.status_code}
