@@ -33,7 +33,7 @@ async def bump(session: AsyncSession) -> None:
 
 
 async def revision(session: AsyncSession) -> str:
-    rows = dict((await session.execute(select(Meta.key, Meta.value))).tuples().all())
+    rows = {key: value for key, value in await session.execute(select(Meta.key, Meta.value))}
     return f"{rows['epoch']}-{rows['revision']}"
 
 

@@ -78,8 +78,10 @@ def install(app: FastAPI) -> None:
         log.warning("deploy backend unavailable", extra={"error": str(exc)})
         return problem_response(503, "Deploy backend unavailable", str(exc), headers={"Retry-After": "5"})
 
-    @app.exception_handler(Exception)
-    async def _other(_: Request, exc: Exception) -> JSONResponse:
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, sa_exc.IntegrityError):
+            # Two writers raced for the same name; the loser sees what a sequential caller would.
+            return problem_response(409, "Conflict", "a concurrent change created the same object; retry")
         if _is_outage(exc):
             log.warning("database unavailable", extra={"error": repr(exc)[:500]})
             return problem_response(
@@ -88,5 +90,8 @@ def install(app: FastAPI) -> None:
                 "The registry database did not answer; nothing was changed.",
                 headers={"Retry-After": "5"},
             )
-        log.exception("unhandled error")
+        log.error("database error", exc_info=exc)
         return problem_response(500, "Internal error")
+
+    for outage in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(outage, _database)

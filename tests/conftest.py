@@ -4,7 +4,13 @@ import os
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.support.apkgs"]
+pytest_plugins: list[str] = [
+    "tests.support.apkgs",
+    "tests.support.postgres",
+    "tests.support.registry",
+    "tests.support.kafka",
+    "tests.support.redis",
+]
 
 
 def require_service(available: bool, what: str) -> None:

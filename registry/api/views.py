@@ -72,7 +72,7 @@ async def agents_out(session: AsyncSession, agents: list[Agent]) -> list[AgentOu
     }
     newest = select(func.max(Version.id)).where(Version.agent_id.in_(ids)).group_by(Version.agent_id)
     rows = await session.execute(select(Version.agent_id, Version.version).where(Version.id.in_(newest)))
-    latest = dict(rows.tuples().all())
+    latest = {agent_id: version for agent_id, version in rows}
     return [agent_out(a, latest.get(a.id), deployments.get(a.id)) for a in agents]
 
 
