@@ -55,6 +55,7 @@ class Platform:
         self.supervisor = Supervisor(LocalSettings(data_dir=self.data_dir))
         self._served: list[Served] = []
         self._kafka: Any = None
+        self._live_status: asyncio.Task[None] | None = None
         self.admin_key: str | None = None
         self.new_admin_key = False
         self.info: PlatformInfo | None = None
@@ -114,9 +115,11 @@ class Platform:
         gateway_app = build_proxy_app(gateway_settings, resolver=self.supervisor)
         await self._serve("gateway", gateway_app, sockets.pop("gateway"))
 
+        from .live_status import keep_status_live
         from .resync import resync
 
         await resync(self.registry_state)
+        self._live_status = asyncio.create_task(keep_status_live(self.registry_state, self.supervisor))
         self.info = PlatformInfo(
             gateway_url=urls["gateway"], registry_url=urls["registry"], eventing_url=urls["eventing"],
             activator_url=urls["activator"], domain=opts.domain, pid=os.getpid(),
@@ -154,6 +157,8 @@ class Platform:
         """Stop in reverse order: no new requests, then agents, then eventing and the broker."""
         if self.info is not None:
             remove_platform(self.data_dir)
+        if self._live_status is not None:
+            self._live_status.cancel()
         for served in reversed(self._served):
             await served.stop()
         self._served.clear()

@@ -1,0 +1,179 @@
+"""A real `par up` in a subprocess, for the one-machine platform's end-to-end tests.
+
+`ParUp` starts the command on a free gateway port and a temporary data folder, waits for the
+`platform.json` it writes, and offers a registry client (admin key), a gateway client and a view
+of the agent processes it runs (read from /proc: children of `par up` whose environment names
+the agent in `K_SERVICE`, as Knative sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.net import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ParUp:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.env = {**os.environ, "PAR_SCALE_TO_ZERO_AFTER": "60", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.info: dict[str, Any] = {}
+        self.admin_key = ""
+        self.log_path = data_dir.parent / f"{data_dir.name}-par-up.log"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self, *args: str, timeout: float = 60.0) -> ParUp:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from registry.cli import main; main()", "up",
+             "--data-dir", str(self.data_dir), "--port", str(self.port), *args],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        marker = self.data_dir / "platform.json"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"par up exited with {self.proc.returncode}:\n{self.output()[-3000:]}")
+            if marker.exists():
+                self.info = json.loads(marker.read_text())
+                if self.info.get("pid") == self.proc.pid:
+                    self.admin_key = (self.data_dir / "admin.key").read_text().strip()
+                    return self
+            time.sleep(0.1)
+        self.kill()
+        raise TimeoutError(f"par up not ready within {timeout}s:\n{self.output()[-3000:]}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    # -- clients ----------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def registry(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.info["registry_url"], headers={"Authorization": f"Bearer {self.admin_key}"},
+            timeout=60.0,
+        )
+
+    def call(
+        self, agent: str, path: str = "/invoke", *, key: str | None = "admin", json_body: Any = None,
+        method: str = "POST", namespace: str = "default", timeout: float = 60.0,
+    ) -> httpx.Response:
+        """One request through the gateway, routed by Host like Knative; `key=None` sends none."""
+        headers = {"Host": f"{agent}.{namespace}.{self.info['domain']}"}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {self.admin_key if key == 'admin' else key}"
+        return httpx.request(
+            method, f"{self.info['gateway_url']}{path}", headers=headers, json=json_body, timeout=timeout
+        )
+
+    def deploy(self, apkg: Path, **deployment: Any) -> dict[str, Any]:
+        """Upload an APKG and deploy its version with 100 % traffic; wait until ready."""
+        with self.registry() as client, apkg.open("rb") as fh:
+            uploaded = client.post("/v1/namespaces/default/packages", files={"file": (apkg.name, fh)})
+            assert uploaded.status_code in (200, 201), uploaded.text
+            agent, version = uploaded.json()["agent"], uploaded.json()["version"]
+            response = client.put(
+                f"/v1/namespaces/default/agents/{agent}/deployment", json={"version": version, **deployment}
+            )
+            assert response.status_code == 200, response.text
+        return self.wait_phase(agent, "ready")
+
+    def deployment(self, agent: str) -> dict[str, Any]:
+        with self.registry() as client:
+            response = client.get(f"/v1/namespaces/default/agents/{agent}/deployment")
+            assert response.status_code == 200, response.text
+            return response.json()
+
+    def wait_phase(self, agent: str, phase: str, timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.deployment(agent)
+            if current["status"]["phase"] == phase:
+                return current
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{agent} not {phase} within {timeout}s: {current['status']}")
+            time.sleep(0.2)
+
+    # -- processes --------------------------------------------------------------------------
+
+    def agent_pids(self, agent: str | None = None) -> list[int]:
+        """Runtime processes started by this `par up` (for `agent` only, if given)."""
+        return [pid for pid in _children(self.pid) if _is_instance(pid, agent)]
+
+    def descendants(self) -> list[int]:
+        return _children(self.pid)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def _is_instance(pid: int, agent: str | None) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"runtime" not in cmdline:
+        return False
+    return agent is None or f"K_SERVICE={agent}".encode() in environ
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout}s")
+        time.sleep(interval)
