@@ -1,5 +1,68 @@
 """`par gateway ...` commands: the auth, authz and rate-limit gateway."""
 
+from __future__ import annotations
+
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(help="The gateway: ext_authz service or local ingress proxy.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    mode: Annotated[
+        str | None,
+        typer.Option(help="authz (Envoy ext_authz service) or proxy (local ingress) [PAR_GATEWAY_MODE]"),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address [PAR_GATEWAY_HOST, default 127.0.0.1]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [PORT, default 8080]")] = None,
+    policy_file: Annotated[
+        str | None,
+        typer.Option(help="Snapshot-shaped JSON policy instead of the registry [PAR_GATEWAY_POLICY_FILE]"),
+    ] = None,
+    registry_url: Annotated[
+        str | None, typer.Option(help="Registry to poll for keys [PAR_REGISTRY_URL]")
+    ] = None,
+) -> None:
+    """Serve the gateway (keys from the registry at PAR_REGISTRY_URL, or a policy file)."""
+    import uvicorn
+
+    from gateway.settings import GatewaySettings
+    from runtime.jsonlog import configure
+
+    overrides = {
+        k: v
+        for k, v in {
+            "mode": mode,
+            "host": host,
+            "port": port,
+            "policy_file": policy_file,
+            "registry_url": registry_url,
+        }.items()
+        if v is not None
+    }
+    settings = GatewaySettings(**overrides)
+    configure("gateway", settings.log_level)
+    if settings.mode == "proxy":
+        from gateway.proxy import build_proxy_app
+
+        asgi = build_proxy_app(settings)
+    else:
+        from gateway.authz import build_authz_app
+
+        asgi = build_authz_app(settings)
+    proxy = settings.mode == "proxy"
+    uvicorn.run(
+        asgi,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        # The proxy passes the agent's own Date/Server headers through.
+        server_header=not proxy,
+        date_header=not proxy,
+        lifespan="on",
+    )

@@ -1,0 +1,207 @@
+"""What the ext_authz app and the proxy share: header scanning, the decision with its metrics and
+log line, the gateway's own routes, lifespan.
+
+These are plain ASGI apps rather than FastAPI/Starlette routes on purpose: every request to every
+agent runs through here, and routing plus dependency injection would cost more than the decision
+itself (scripts/bench_gateway.py measures the difference). Requests whose Host names no agent may
+reach the gateway's own `/metrics`, `/healthz` and `/readyz`; every other one is a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from itertools import chain
+from typing import Any
+
+from gateway import metrics
+from gateway.decision import Authorizer, Decision, deny
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger("gateway.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON = (b"content-type", b"application/json")
+
+
+class RequestHeaders:
+    """The few headers a decision reads. One C-level `dict()` over the ASGI list; a request that
+    repeats a header we read (two Hosts, two Authorizations) is ambiguous and gets no value at all,
+    so it cannot smuggle a second credential past the first."""
+
+    __slots__ = ("authorization", "content_length", "host", "request_id", "size", "transfer_encoding")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        found = dict(raw)
+        if len(found) != len(raw):
+            for name in _duplicated(raw):
+                found[name] = b"\x00" if name in _READ else found[name]
+        self.host = _text(found.get(b"host"))
+        self.authorization = _text(found.get(b"authorization"))
+        self.content_length = _text(found.get(b"content-length"))
+        self.request_id = _text(found.get(b"x-request-id"))
+        self.transfer_encoding = _text(found.get(b"transfer-encoding"))
+        self.size = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
+
+
+_READ = frozenset({b"host", b"authorization", b"content-length", b"x-request-id", b"transfer-encoding"})
+
+
+def _duplicated(raw: list[tuple[bytes, bytes]]) -> set[bytes]:
+    seen: set[bytes] = set()
+    return {name for name, _ in raw if name in seen or seen.add(name)}
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def has_dot_segment(path: str, raw_path: bytes | None) -> bool:
+    """`..` or `.` as a path segment, literally or percent-encoded: never a legitimate check."""
+    if raw_path is not None and b"%" in raw_path and b"%2e" in raw_path.lower():
+        return True
+    if "." not in path:
+        return False
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
+class GatewayApp:
+    """Base ASGI app: subclasses implement `forward` for an allowed (or denied) decision."""
+
+    def __init__(self, settings: GatewaySettings, authorizer: Authorizer, closers=()) -> None:
+        self.settings = settings
+        self.authorizer = authorizer
+        self.max_header_bytes = settings.max_header_bytes
+        self._closers = list(closers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.handle(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        # websockets are not proxied: returning without accepting closes them (403 on the handshake)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = RequestHeaders(scope["headers"])
+        started = time.perf_counter()
+        if headers.size > self.max_header_bytes:
+            decision = deny(431, "headers_too_large", f"request headers over {self.max_header_bytes} bytes")
+        elif self.authorizer.hosts.resolve(headers.host or "") is None and scope["method"] in ("GET", "HEAD"):
+            if await self._own_route(scope, send):
+                return
+            decision = deny(404, "unknown_host", "no agent is served at this host")
+        else:
+            decision = await self.decide(scope, headers)
+        elapsed = time.perf_counter() - started
+        metrics.DECISIONS.record(decision.allowed, decision.reason, elapsed)
+        if not decision.allowed:
+            log.info("denied", extra=self._log_fields(scope, headers, decision, elapsed))
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("allowed", extra=self._log_fields(scope, headers, decision, elapsed))
+        await self.forward(scope, receive, send, headers, decision)
+
+    async def decide(self, scope: Scope, headers: RequestHeaders) -> Decision:
+        """The decision, with internal errors turned into a deny (or an allow if `fail_open`)."""
+        try:
+            return await self.authorizer.decide(
+                headers.host or "", headers.authorization, headers.content_length
+            )
+        except Exception:
+            log.exception("decision failed", extra={"fail_open": self.settings.fail_open})
+            if self.settings.fail_open:
+                return Decision(200, "internal_error")
+            return deny(503, "internal_error", "the gateway could not decide; denied")
+
+    async def forward(
+        self, scope: Scope, receive: Receive, send: Send, headers: RequestHeaders, decision: Decision
+    ) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _log_fields(scope: Scope, headers: RequestHeaders, decision: Decision, elapsed: float) -> dict:
+        client = scope.get("client")
+        return {
+            "status": decision.status,
+            "reason": decision.reason,
+            "method": scope["method"],
+            "path": scope["path"],
+            "host": headers.host,
+            "target": str(decision.target) if decision.target else None,
+            "tenant": decision.tenant,
+            "key_id": decision.key_id,
+            "client": client[0] if client else None,
+            "request_id": headers.request_id,
+            "decision_ms": round(elapsed * 1000, 3),
+        }
+
+    async def _own_route(self, scope: Scope, send: Send) -> bool:
+        path = scope["path"]
+        if path == "/metrics":
+            body, content_type = metrics.render()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", content_type.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        elif path == "/healthz":
+            await respond(send, 200, b'{"status":"ok"}')
+        elif path == "/readyz":
+            ready = self.authorizer.policy.current() is not None
+            await respond(send, 200 if ready else 503, b'{"ready":%s}' % (b"true" if ready else b"false"))
+        else:
+            return False
+        return True
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("gateway failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        await self.authorizer.policy.start()
+        await self.authorizer.jwt.start()
+        log.info(
+            "gateway ready",
+            extra={"mode": self.settings.mode, "ready": self.authorizer.policy.current() is not None},
+        )
+
+    async def shutdown(self) -> None:
+        await self.authorizer.policy.stop()
+        await self.authorizer.jwt.stop()
+        await self.authorizer.limiter.close()
+        for close in self._closers:
+            await close()

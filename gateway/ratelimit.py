@@ -1,0 +1,120 @@
+"""Token-bucket rate limiting per (credential, agent): in process, or in Redis for gateway replicas.
+
+The Redis backend is one atomic round trip (`ratelimit.lua`, run with EVALSHA) and uses the Redis
+server's clock, so replicas with skewed clocks still share one exact bucket. When Redis cannot be
+reached the limiter raises `LimiterUnavailable`; the caller fails closed or open by configuration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Protocol
+
+from gateway.policy import Limit
+from gateway.settings import GatewaySettings
+
+_PRUNE_AT = 100_000
+_IDLE_FORGET = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateResult:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # whole seconds until the bucket is full again
+    retry_after: int  # whole seconds until one token is there (0 when allowed)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        out = [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset).encode()),
+        ]
+        if not self.allowed:
+            out.append((b"retry-after", str(self.retry_after).encode()))
+        return out
+
+
+def _result(allowed: bool, tokens: float, limit: Limit) -> RateResult:
+    return RateResult(
+        allowed=allowed,
+        limit=limit.burst,
+        remaining=int(tokens),
+        reset=math.ceil((limit.burst - tokens) / limit.rate),
+        retry_after=0 if allowed else max(1, math.ceil((1 - tokens) / limit.rate)),
+    )
+
+
+class LimiterUnavailable(RuntimeError):
+    """The shared limiter state cannot be reached."""
+
+
+class RateLimiter(Protocol):
+    async def hit(self, bucket: str, limit: Limit) -> RateResult: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryRateLimiter:
+    """Buckets in a dict of `[tokens, last refill]`; exact within one process (no await inside)."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._buckets: dict[str, list[float]] = {}
+        self._clock = clock
+        self._prune_at = _PRUNE_AT
+
+    async def hit(self, bucket: str, limit: Limit) -> RateResult:
+        now = self._clock()
+        state = self._buckets.get(bucket)
+        if state is None:
+            if len(self._buckets) >= self._prune_at:
+                self._prune(now)
+            state = self._buckets[bucket] = [float(limit.burst), now]
+        tokens = min(limit.burst, state[0] + (now - state[1]) * limit.rate)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        state[0], state[1] = tokens, now
+        return _result(allowed, tokens, limit)
+
+    def _prune(self, now: float) -> None:
+        """Bound memory: forget buckets idle for an hour (they restart full, which is what any
+        bucket refilling at least burst/3600 tokens a second would be anyway)."""
+        stale = [k for k, (_, ts) in self._buckets.items() if now - ts > _IDLE_FORGET]
+        for key in stale:
+            del self._buckets[key]
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._buckets))
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisRateLimiter:
+    def __init__(self, url: str, timeout: float) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        lua = resources.files("gateway").joinpath("ratelimit.lua").read_text()
+        self._script = self._redis.register_script(lua)
+
+    async def hit(self, bucket: str, limit: Limit) -> RateResult:
+        from redis.exceptions import RedisError
+
+        try:
+            allowed, tokens = await self._script(keys=[f"par:rl:{bucket}"], args=[limit.rate, limit.burst])
+        except (RedisError, OSError) as exc:
+            raise LimiterUnavailable(f"redis rate-limit backend unreachable: {exc}") from exc
+        return _result(bool(allowed), float(tokens), limit)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def limiter_from(settings: GatewaySettings) -> RateLimiter:
+    if settings.ratelimit_backend == "redis":
+        return RedisRateLimiter(settings.redis_url, settings.redis_timeout)
+    return MemoryRateLimiter()
