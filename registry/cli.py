@@ -5,6 +5,7 @@ import typer
 
 from eventing.cli import app as eventing_app
 from gateway.cli import app as gateway_app
+from registry.commands import register as register_registry_commands
 from registry.up.cli import up
 from runtime.cli import app as runtime_app
 
@@ -13,6 +14,7 @@ app.add_typer(runtime_app, name="runtime")
 app.add_typer(eventing_app, name="eventing")
 app.add_typer(gateway_app, name="gateway")
 app.command("up")(up)
+register_registry_commands(app)
 
 
 def main() -> None:

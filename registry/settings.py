@@ -46,6 +46,10 @@ class RegistrySettings(BaseSettings):
     max_package_bytes: int = Field(200 * 1024 * 1024, description="Largest APKG upload accepted")
     watch_seconds: float = Field(600.0, description="How long a deploy is watched for readiness")
 
+    # Client side (the `par` commands that talk to a registry).
+    registry_url: str = Field("http://127.0.0.1:8097", description="Registry the CLI talks to")
+    api_key: str | None = Field(None, description="Key the CLI sends (default: <data_dir>/admin.key)")
+
     def sqlalchemy_url(self) -> str:
         """The async driver URL: the SQLite file by default, asyncpg for postgresql:// URLs."""
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'registry.db'}"

@@ -1,0 +1,108 @@
+"""`par deploy PKG.apkg`: upload, register, deploy, then follow the rollout until Ready or failed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from registry.commands.common import NamespaceOpt, client, pairs, reports_errors
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from registry.client import RegistryClient
+
+
+@reports_errors
+def deploy(
+    package: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="The .apkg to deploy"
+    ),
+    name: str | None = typer.Option(None, help="Agent name (default: the package's agent.yaml name)"),
+    namespace: str = NamespaceOpt,
+    min_scale: int | None = typer.Option(None, "--min-scale", help="Minimum instances (0 = scale to zero)"),
+    max_scale: int | None = typer.Option(None, "--max-scale", help="Maximum instances"),
+    target: int | None = typer.Option(None, "--target", help="Concurrent requests per instance to aim for"),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Hard limit of requests per instance"),
+    request_timeout: int | None = typer.Option(
+        None, "--request-timeout", help="Per-request timeout, seconds"
+    ),
+    env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE for the agent (repeatable)"),
+    cluster_local: bool | None = typer.Option(
+        None, "--cluster-local/--public-route", help="Knative visibility"
+    ),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the rollout until Ready or failed"),
+    wait_timeout: float = typer.Option(300.0, "--wait-timeout", help="Seconds to follow the rollout"),
+) -> None:
+    """Upload PACKAGE, register its version and route all traffic to it."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    body: dict[str, object] = {
+        key: value
+        for key, value in {
+            "min_scale": min_scale,
+            "max_scale": max_scale,
+            "target": target,
+            "container_concurrency": concurrency,
+            "timeout_seconds": request_timeout,
+            "cluster_local": cluster_local,
+        }.items()
+        if value is not None
+    }
+    if env:
+        body["env"] = pairs(env, "--env")
+    with client() as c:
+        size_kb = package.stat().st_size / 1024
+        with console.status(f"Uploading {package.name} ({size_kb:,.0f} KiB)..."):
+            uploaded = c.upload(namespace, package, name)
+        version = uploaded.json()
+        verb = "registered" if uploaded.status_code == 201 else "already registered"
+        console.print(
+            f"[green]✓[/] {version['agent']} {version['version']} {verb} (sha256 {version['sha256'][:12]})"
+        )
+        body["version"] = version["version"]
+        agent_path = f"/v1/namespaces/{namespace}/agents/{version['agent']}"
+        deployment = c.json("PUT", f"{agent_path}/deployment", json=body)
+        console.print(f"[green]✓[/] deployment generation {deployment['generation']} applied")
+        if wait:
+            deployment = _follow(c, agent_path, deployment, wait_timeout, console)
+    status = deployment["status"]
+    if status["phase"] == "failed":
+        typer.echo(f"Error: {version['agent']} failed to become ready: {status.get('message')}", err=True)
+        raise typer.Exit(1)
+    if status["phase"] == "ready":
+        typer.echo(f"{version['agent']} {version['version']} is ready at {status['url']}")
+    else:
+        reason = status.get("message") or "still waiting"
+        typer.echo(f"{version['agent']} {version['version']}: {status['phase']} ({reason})")
+        if wait:
+            raise typer.Exit(1)
+
+
+def _follow(
+    c: RegistryClient, agent_path: str, deployment: dict[str, Any], wait_timeout: float, console: Console
+) -> dict[str, Any]:
+    """Poll the deployment, printing each condition change, until ready, failed or the timeout."""
+    generation, seen = deployment["generation"], set[tuple[str, str, str | None]]()
+    deadline = time.monotonic() + wait_timeout
+    with console.status("Waiting for the agent to become ready...") as spinner:
+        while True:
+            status = deployment["status"]
+            for condition in status.get("conditions", []):
+                key = (condition["type"], condition["status"], condition.get("reason"))
+                if key not in seen:
+                    seen.add(key)
+                    reason = f" ({condition['reason']})" if condition.get("reason") else ""
+                    console.print(f"  {condition['type']}: {condition['status']}{reason}")
+            if status["phase"] in ("ready", "failed") or time.monotonic() > deadline:
+                return deployment
+            spinner.update(f"Waiting for the agent to become ready ({status['phase']})...")
+            time.sleep(0.5)
+            deployment = c.json("GET", f"{agent_path}/deployment")
+            if deployment["generation"] != generation:
+                console.print("[yellow]![/] a newer deployment replaced this one")
+                return deployment

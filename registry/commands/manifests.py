@@ -1,0 +1,86 @@
+"""`par manifests PKG.apkg|NAME`: the Knative YAML of an agent, ready for `kubectl apply -f -`.
+
+For a package file it works offline: the package is validated by `runtime.apkg`, and PACKAGE_URL
+points at where the registry will serve it (`--artifact-base`, default PAR_PUBLIC_URL or
+PAR_REGISTRY_URL). For a NAME the registry renders the deployed agent, with its triggers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from registry.commands.common import NamespaceOpt, client, reports_errors
+
+
+@reports_errors
+def manifests(
+    target: str = typer.Argument(..., help="An .apkg file (offline) or a registered agent's name"),
+    namespace: str = NamespaceOpt,
+    name: str | None = typer.Option(None, help="Agent name for a package (default: agent.yaml name)"),
+    min_scale: int = typer.Option(0, "--min-scale"),
+    max_scale: int | None = typer.Option(None, "--max-scale"),
+    target_concurrency: int | None = typer.Option(None, "--target"),
+    concurrency: int = typer.Option(0, "--concurrency", help="containerConcurrency (0 = unlimited)"),
+    broker: str | None = typer.Option("default", "--broker", help="K_SINK broker ('' for none)"),
+    cluster_local: bool = typer.Option(False, "--cluster-local", help="networking.knative.dev/visibility"),
+    image: str | None = typer.Option(None, "--image", help="Runtime image (default PAR_RUNTIME_IMAGE)"),
+    artifact_base: str | None = typer.Option(
+        None, "--artifact-base", help="Registry URL runtimes download from"
+    ),
+) -> None:
+    """Print the Knative Service, Broker and Triggers for a package or a deployed agent."""
+    path = Path(target)
+    if not (path.suffix == ".apkg" or path.is_file()):
+        with client() as c:
+            typer.echo(
+                c.request("GET", f"/v1/namespaces/{namespace}/agents/{target}/manifests").text, nl=False
+            )
+        return
+    import dataclasses
+
+    from registry import manifests as gen
+    from registry.backends.base import DeploymentSpec, Scaling, VersionTarget
+    from registry.naming import revision_name, traffic_tag
+    from registry.settings import RegistrySettings
+    from runtime import apkg
+
+    if not path.is_file():
+        raise typer.BadParameter(f"{path}: no such file", param_hint="TARGET")
+    try:
+        info = apkg.validate(path)
+    except apkg.ApkgError as exc:
+        typer.echo(f"Error: invalid package ({exc.code}): {exc}", err=True)
+        raise typer.Exit(1) from None
+    settings = RegistrySettings()
+    agent = name or info.manifest.name
+    version = info.manifest.version
+    base = (artifact_base or settings.public_url or settings.registry_url).rstrip("/")
+    spec = DeploymentSpec(
+        namespace=namespace,
+        agent=agent,
+        versions=(
+            VersionTarget(
+                version=version,
+                revision=revision_name(agent, version),
+                percent=100,
+                sha256=info.sha256,
+                artifact_url=f"{base}/v1/artifacts/{info.sha256}",
+                tag=traffic_tag(version),
+            ),
+        ),
+        scaling=Scaling(
+            min_scale=min_scale,
+            max_scale=max_scale,
+            target=target_concurrency,
+            container_concurrency=concurrency,
+        ),
+        broker=broker or None,
+        k_sink=settings.broker_ingress_url.format(namespace=namespace, broker=broker) if broker else None,
+        cluster_local=cluster_local,
+    )
+    options = gen.options_from(settings)
+    if image:
+        options = dataclasses.replace(options, image=image)
+    typer.echo(gen.to_yaml(gen.for_agent(spec, (), options)), nl=False)
