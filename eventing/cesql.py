@@ -4,7 +4,8 @@ Supported: string ('..' or ".."), integer and boolean literals; attribute names;
 `XOR`, `NOT`; `=`, `!=`, `<>`, `<`, `<=`, `>`, `>=`; `[NOT] LIKE` with `%` and `_`;
 `EXISTS attr`; `[NOT] IN (v, ...)`; parentheses; `LOWER`, `UPPER`, `LENGTH`, `CONCAT`.
 Comparisons cast a string to the other side's type as CESQL does (a failed cast is an error).
-An evaluation error (missing attribute, failed cast) makes the filter not match, as in Knative.
+AND/OR short-circuit; an evaluation error (missing attribute, failed cast) makes the filter not
+match, as in Knative.
 Anything else (arithmetic, other functions) is refused at validation with `UnsupportedCesql`.
 """
 
@@ -130,22 +131,23 @@ class _Parser:
             raise UnsupportedCesql(f"unsupported or unexpected {self.tokens[self.i][1]!r}")
         return node
 
-    def _binary(self, word: str, sub: Callable[[], Node], combine: Callable[[bool, bool], bool]) -> Node:
+    def _binary(self, word: str, sub: Callable[[], Node], combine: Callable[[bool, Node, Any], bool]) -> Node:
         node = sub()
         while self.peek(word):
             self.take(word)
             left, right = node, sub()
-            node = lambda ev, a=left, b=right: combine(_as_bool(a(ev)), _as_bool(b(ev)))  # noqa: E731
+            node = lambda ev, a=left, b=right: combine(_as_bool(a(ev)), b, ev)  # noqa: E731
         return node
 
+    # AND and OR short-circuit: `NOT EXISTS x OR x = 1` never evaluates a missing x.
     def or_(self) -> Node:
-        return self._binary("OR", self.xor, lambda a, b: a or b)
+        return self._binary("OR", self.xor, lambda a, b, ev: a or _as_bool(b(ev)))
 
     def xor(self) -> Node:
-        return self._binary("XOR", self.and_, lambda a, b: a != b)
+        return self._binary("XOR", self.and_, lambda a, b, ev: a != _as_bool(b(ev)))
 
     def and_(self) -> Node:
-        return self._binary("AND", self.not_, lambda a, b: a and b)
+        return self._binary("AND", self.not_, lambda a, b, ev: a and _as_bool(b(ev)))
 
     def not_(self) -> Node:
         if self.peek("NOT"):

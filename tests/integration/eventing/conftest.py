@@ -1,0 +1,184 @@
+"""Real servers for eventing tests: the eventing app and recording subscribers, uvicorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eventing.app import create_app
+from eventing.settings import EventingSettings
+from tests.support.net import free_port, wait_http
+
+API = "/apis/eventing.knative.dev/v1/namespaces"
+
+
+class ThreadServer:
+    """A uvicorn server in a daemon thread; `stop()` lets its lifespan shut down cleanly."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on {self.port} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@dataclass
+class Received:
+    at: float
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def id(self) -> str:
+        return self.headers.get("ce-id", "")
+
+
+@dataclass
+class Recorder:
+    """A subscriber that records every POST; `respond(received, attempt) -> (status, headers, body)`."""
+
+    respond: Callable[[Received, int], tuple[int, dict[str, str], bytes]] = lambda r, n: (200, {}, b"")
+    delay: float = 0.0
+    received: list[Received] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def app(self) -> Starlette:
+        async def handle(request: Request) -> Response:
+            got = Received(time.monotonic(), dict(request.headers), await request.body())
+            self.received.append(got)
+            attempt = sum(1 for r in self.received if r.id == got.id)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                status, headers, body = self.respond(got, attempt)
+            finally:
+                self.in_flight -= 1
+            return Response(body, status_code=status, headers=headers)
+
+        return Starlette(routes=[Route("/", handle, methods=["POST"])])
+
+    def ids(self) -> list[str]:
+        return [r.id for r in self.received]
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"subscriber got {len(self.received)} of {count} requests")
+            time.sleep(0.02)
+        return self.received
+
+
+@dataclass
+class Subscriber:
+    recorder: Recorder
+    server: ThreadServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url + "/"
+
+
+@pytest.fixture
+def subscriber() -> Iterator[Callable[..., Subscriber]]:
+    started: list[ThreadServer] = []
+
+    def make(**kwargs: Any) -> Subscriber:
+        recorder = Recorder(**kwargs)
+        server = ThreadServer(recorder.app()).start()
+        started.append(server)
+        return Subscriber(recorder, server)
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def broker(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+            "metadata": {"name": name, "namespace": namespace,
+                         "annotations": {"eventing.knative.dev/broker.class": "Kafka"}},
+            "spec": spec}
+
+
+def trigger(name: str, broker_name: str, uri: str, namespace: str = "default",
+            annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+            "spec": {"broker": broker_name, "subscriber": {"uri": uri}, **spec}}
+
+
+def ce_headers(event_id: str, type_: str = "demo.hello", **extra: str) -> dict[str, str]:
+    return {"ce-specversion": "1.0", "ce-id": event_id, "ce-type": type_, "ce-source": "/tests",
+            "content-type": "application/json", **{f"ce-{k}": v for k, v in extra.items()}}
+
+
+@dataclass
+class Eventing:
+    server: ThreadServer
+    client: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def post(self, broker_name: str, event_id: str, data: bytes = b'{"n":1}', namespace: str = "default",
+             **headers: str) -> httpx.Response:
+        path = f"/{namespace}/{broker_name}"
+        return self.client.post(path, content=data, headers=ce_headers(event_id, **headers))
+
+
+@pytest.fixture
+def eventing(kafka_bootstrap: str) -> Iterator[Callable[..., Eventing]]:
+    """Factory: an eventing server (ingress + dispatcher by default) on the session's Kafka."""
+    started: list[Eventing] = []
+
+    def make(objects: list[dict[str, Any]] | None = None, *, ingress: bool = True, dispatcher: bool = True,
+             bootstrap: str | None = None, **env: Any) -> Eventing:
+        port = free_port()
+        settings = EventingSettings(PORT=port, PAR_EVENTING_SESSION_TIMEOUT_MS=1500, **env)
+        app = create_app(settings, bootstrap or kafka_bootstrap, objects=objects, ingress_enabled=ingress,
+                         dispatcher_enabled=dispatcher)
+        server = ThreadServer(app, port).start()
+        wait_http(server.url + "/readyz")
+        running = Eventing(server, httpx.Client(base_url=server.url, timeout=30))
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.client.close()
+        running.server.stop()

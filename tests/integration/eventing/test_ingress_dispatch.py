@@ -1,0 +1,141 @@
+"""Ingress and dispatcher against the real embedded Kafka and real HTTP subscribers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tests.integration.eventing.conftest import broker, ce_headers, trigger
+
+pytestmark = pytest.mark.integration
+
+
+def topic_records(bootstrap: str, topic: str) -> list:
+    """Every record on `topic` (read without a consumer group)."""
+
+    async def read() -> list:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            await consumer.topics()  # fetches cluster metadata
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            out = []
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    out.extend(records)
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_acceptance_binary_event_reaches_filtered_subscriber(eventing, subscriber, kafka_bootstrap):
+    sub = subscriber()
+    ev = eventing([broker("accept"), trigger("accept-hello", "accept", sub.url,
+                                              filter={"attributes": {"type": "demo.hello"}})])
+    other = ev.post("accept", "other-1", type_="demo.other")
+    response = ev.post("accept", "hello-1", data=b'{"n": 1}', partitionkey="order-7")
+    assert (other.status_code, response.status_code) == (202, 202)
+
+    (got,) = sub.recorder.wait_for(1)
+    assert got.body == b'{"n": 1}'  # the exact bytes, not re-serialized
+    names = ("ce-id", "ce-type", "ce-source", "ce-specversion", "content-type")
+    assert {k: got.headers[k] for k in names} == {
+        "ce-id": "hello-1", "ce-type": "demo.hello", "ce-source": "/tests", "ce-specversion": "1.0",
+        "content-type": "application/json"}
+    assert "ce-time" not in got.headers  # nothing invented on the way
+
+    stored_records = topic_records(kafka_bootstrap, "knative-broker-default-accept")
+    records = {dict(r.headers)["ce_id"].decode(): r for r in stored_records}
+    assert set(records) == {"other-1", "hello-1"}
+    stored = records["hello-1"]
+    assert stored.key == b"order-7" and stored.value == b'{"n": 1}'
+    assert dict(stored.headers)["ce_type"] == b"demo.hello"
+    assert dict(stored.headers)["content-type"] == b"application/json"
+    assert sub.recorder.ids() == ["hello-1"]
+
+
+def test_structured_event_is_stored_in_binary_mode(eventing, subscriber):
+    sub = subscriber()
+    ev = eventing([broker("structured"), trigger("structured-all", "structured", sub.url)])
+    body = {"specversion": "1.0", "id": "s-1", "type": "demo.s", "source": "/s", "subject": "x",
+            "datacontenttype": "application/json", "data": {"k": "v"}}
+    response = ev.client.post("/default/structured", content=json.dumps(body),
+                              headers={"content-type": "application/cloudevents+json"})
+    assert response.status_code == 202
+    (got,) = sub.recorder.wait_for(1)
+    assert got.headers["ce-id"] == "s-1" and got.headers["ce-subject"] == "x"
+    assert json.loads(got.body) == {"k": "v"}
+
+
+def test_refusals_answer_like_knative_and_store_nothing(eventing, kafka_bootstrap):
+    ev = eventing([broker("refuse")], PAR_EVENTING_MAX_BODY_BYTES=1024)
+    good = ce_headers("r-1")
+    no_id = {k: v for k, v in good.items() if k != "ce-id"}
+    cases = [
+        (ev.client.post("/default/refuse", content=b"{}", headers=no_id), 400),
+        (ev.client.post("/default/refuse", content=b"{}", headers={**good, "ce-specversion": "0.9"}), 400),
+        (ev.client.post("/default/refuse", content=b"{}", headers={"content-type": "text/plain"}), 400),
+        (ev.client.post("/default/refuse", content=b"{not json",
+                        headers={"content-type": "application/cloudevents+json"}), 400),
+        (ev.client.post("/default/refuse", content=b"x" * 2048, headers=good), 413),
+        (ev.client.post("/default/missing", content=b"{}", headers=good), 404),
+        (ev.client.get("/default/refuse"), 405),
+        (ev.client.put("/default/refuse", content=b"{}", headers=good), 405),
+    ]
+    assert [r.status_code for r, _ in cases] == [code for _, code in cases]
+    assert "id" in cases[0][0].text
+    assert topic_records(kafka_bootstrap, "knative-broker-default-refuse") == []
+
+
+def test_reply_goes_back_into_the_broker(eventing, subscriber):
+    def reply(received, attempt):
+        return 200, {"ce-specversion": "1.0", "ce-id": "reply-" + received.id, "ce-type": "demo.reply",
+                     "ce-source": "/replier", "content-type": "application/json"}, b'{"ok": true}'
+
+    replier, sink = subscriber(respond=reply), subscriber()
+    ev = eventing([
+        broker("replies"),
+        trigger("replies-ask", "replies", replier.url, filter={"attributes": {"type": "demo.ask"}}),
+        trigger("replies-sink", "replies", sink.url, filter={"attributes": {"type": "demo.reply"}}),
+    ])
+    assert ev.post("replies", "q-1", type_="demo.ask").status_code == 202
+    (got,) = sink.recorder.wait_for(1)
+    assert got.id == "reply-q-1" and got.body == b'{"ok": true}' and got.headers["ce-source"] == "/replier"
+
+
+def test_new_filters_and_cesql(eventing, subscriber):
+    sub = subscriber()
+    filters = [{"any": [{"prefix": {"type": "com.shop."}}, {"exact": {"type": "legacy"}}]},
+               {"not": {"suffix": {"type": ".debug"}}},
+               {"cesql": "source LIKE '/tests%' AND (NOT EXISTS tier OR tier IN ('gold', 'silver'))"}]
+    ev = eventing([broker("filters"), trigger("filters-t", "filters", sub.url, filters=filters)])
+    sent = {"f-1": ("com.shop.order", {}), "f-2": ("com.shop.order.debug", {}),
+            "f-3": ("legacy", {"tier": "gold"}), "f-4": ("other", {}),
+            "f-5": ("com.shop.x", {"tier": "bronze"}), "f-6": ("com.shop.y", {"tier": "silver"})}
+    for event_id, (type_, ext) in sent.items():
+        assert ev.post("filters", event_id, type_=type_, **ext).status_code == 202
+    sub.recorder.wait_for(3)
+    ev.post("filters", "f-last", type_="com.shop.last")
+    sub.recorder.wait_for(4)
+    assert sorted(sub.recorder.ids()) == ["f-1", "f-3", "f-6", "f-last"]
+
+
+def test_metrics_count_accepted_rejected_delivered(eventing, subscriber):
+    sub = subscriber()
+    ev = eventing([broker("metered"), trigger("metered-t", "metered", sub.url)])
+    ev.post("metered", "m-1")
+    ev.client.post("/default/metered", content=b"{}", headers={"content-type": "text/plain"})
+    sub.recorder.wait_for(1)
+    text = ev.client.get("/metrics").text
+    assert 'par_eventing_events_accepted_total{broker="metered",namespace="default"} 1.0' in text
+    assert 'par_eventing_events_rejected_total{code="400"}' in text
+    assert 'par_eventing_events_delivered_total{namespace="default",trigger="metered-t"} 1.0' in text
+    assert 'par_eventing_delivery_latency_seconds_count{namespace="default",trigger="metered-t"} 1.0' in text
