@@ -41,16 +41,17 @@ class RunningRegistry:
 
 @contextmanager
 def run_registry(
-    settings: RegistrySettings, backend: DeployBackend | None = None
+    settings: RegistrySettings,
+    backend: DeployBackend | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
 ) -> Iterator[RunningRegistry]:
-    """Start the registry app under uvicorn on a free port; stop it on exit."""
-    port = free_port()
+    """Start the registry app under uvicorn (a free loopback port by default); stop it on exit."""
+    port = port or free_port()
     announced: list[str] = []
     backend = backend or RecordingBackend()
     app = create_app(settings, port=port, backend=backend, announce=lambda key, _s: announced.append(key))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
