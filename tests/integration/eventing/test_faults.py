@@ -1,0 +1,152 @@
+"""The fault list of the eventing issue, against the real embedded broker and real subscribers."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.integration.eventing.conftest import broker, ce_headers, trigger
+from tests.support.net import free_port, wait_http
+
+pytestmark = pytest.mark.integration
+
+
+def test_500_500_200_is_delivered_once_after_the_policy_delays(eventing, subscriber):
+    sub = subscriber(respond=lambda r, attempt: (500 if attempt <= 2 else 200, {}, b""))
+    delivery = {"retry": 3, "backoffPolicy": "linear", "backoffDelay": "PT0.3S"}
+    ev = eventing([broker("retry"), trigger("retry-t", "retry", sub.url, delivery=delivery)])
+    assert ev.post("retry", "r-1").status_code == 202
+    got = sub.recorder.wait_for(3)
+    time.sleep(0.8)  # a wrong 4th attempt would come at +0.9 s
+    assert [r.id for r in sub.recorder.received] == ["r-1"] * 3
+    gaps = [b.at - a.at for a, b in itertools.pairwise(got)]
+    # linear: delay * retry number -> 0.3 s then 0.6 s
+    assert 0.3 <= gaps[0] < 0.55 and 0.6 <= gaps[1] < 0.9, gaps
+    assert 'par_eventing_delivery_retries_total{namespace="default",trigger="retry-t"} 2.0' in ev.client.get(
+        "/metrics").text
+
+
+def test_non_retryable_status_is_not_retried(eventing, subscriber):
+    sub = subscriber(respond=lambda r, attempt: (400, {}, b"bad"))
+    dls = subscriber()
+    delivery = {"retry": 3, "backoffDelay": "PT0.05S", "deadLetterSink": {"uri": dls.url}}
+    ev = eventing([broker("noretry"), trigger("noretry-t", "noretry", sub.url, delivery=delivery)])
+    ev.post("noretry", "n-1")
+    (dead,) = dls.recorder.wait_for(1)
+    assert sub.recorder.ids() == ["n-1"]
+    assert dead.headers["ce-knativeerrorcode"] == "400"
+
+
+def test_dead_letter_with_error_extensions_while_later_events_flow(eventing, subscriber):
+    def flaky(received, attempt):
+        return (500, {}, b"boom: " + received.body) if b"fail" in received.body else (200, {}, b"")
+
+    sub, dls = subscriber(respond=flaky), subscriber()
+    down = f"http://127.0.0.1:{free_port()}/"  # nothing listens there: down for good
+    delivery = {"retry": 2, "backoffPolicy": "exponential", "backoffDelay": "PT0.05S",
+                "deadLetterSink": {"uri": dls.url}}
+    ev = eventing([broker("dlq"), trigger("dlq-flaky", "dlq", sub.url, delivery=delivery),
+                   trigger("dlq-down", "dlq", down, delivery=delivery,
+                           filter={"attributes": {"type": "demo.down"}})])
+    assert ev.post("dlq", "bad-1", data=b'{"fail": true}').status_code == 202
+    for i in range(5):
+        assert ev.post("dlq", f"ok-{i}").status_code == 202
+    assert ev.post("dlq", "gone-1", type_="demo.down").status_code == 202
+
+    dead = {r.id: r for r in dls.recorder.wait_for(2)}
+    assert set(dead) == {"bad-1", "gone-1"}
+    bad = dead["bad-1"].headers
+    assert bad["ce-knativeerrordest"] == sub.url and bad["ce-knativeerrorcode"] == "500"
+    assert base64.b64decode(bad["ce-knativeerrordata"]) == b'boom: {"fail": true}'
+    assert dead["bad-1"].body == b'{"fail": true}' and bad["ce-type"] == "demo.hello"
+    gone = dead["gone-1"].headers
+    assert gone["ce-knativeerrordest"] == down and "ce-knativeerrorcode" not in gone
+    # the failing event took 1 + 2 attempts; the later ones still arrived
+    sub.recorder.wait_for(3 + 5 + 1)  # gone-1 also matches dlq-flaky (no filter) and is delivered there
+    assert sub.recorder.ids().count("bad-1") == 3
+    assert {f"ok-{i}" for i in range(5)} <= set(sub.recorder.ids())
+
+
+def test_kafka_unreachable_answers_503_promptly_then_recovers(eventing, embedded_kafka):
+    ev = eventing([broker("outage")], dispatcher=False, bootstrap=embedded_kafka.bootstrap,
+                  PAR_EVENTING_PRODUCE_TIMEOUT=1.0)
+    assert ev.post("outage", "before").status_code == 202
+    embedded_kafka.pause()
+    try:
+        started = time.monotonic()
+        response = ev.post("outage", "during")
+        took = time.monotonic() - started
+        assert response.status_code == 503 and took < 3.0, (response.status_code, took)
+    finally:
+        embedded_kafka.resume()
+    deadline = time.monotonic() + 20
+    while (status := ev.post("outage", "after").status_code) != 202 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status == 202
+
+
+def _serve(config: Path, port: int, bootstrap: str, log: Path, *flags: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PAR_EVENTING_SESSION_TIMEOUT_MS": "1500"}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "par"), "eventing", "serve", "--config", str(config),
+         "--port", str(port), *flags],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
+def test_sigkilled_dispatcher_restarts_and_delivers_every_accepted_event(
+    eventing, subscriber, kafka_bootstrap, tmp_path
+):
+    sub = subscriber(delay=0.005)
+    config = tmp_path / "brokers.yaml"
+    # default initial offset `latest`: what arrives while the dispatcher is dead must come from the
+    # offsets it committed, not from where the topic ends when it is back.
+    objects = [broker("crash"), trigger("crash-t", "crash", sub.url)]
+    config.write_text(yaml.safe_dump_all(objects))
+    ingress = eventing([broker("crash")], dispatcher=False)
+    port, log = free_port(), tmp_path / "dispatcher.log"
+    dispatcher = _serve(config, port, kafka_bootstrap, log, "--no-ingress")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
+        accepted: list[str] = []
+
+        def produce() -> None:
+            with httpx.Client(base_url=ingress.url) as client:
+                for i in range(400):
+                    event_id = f"c-{i}"
+                    response = client.post("/default/crash", content=b"{}", headers=ce_headers(event_id))
+                    if response.status_code == 202:
+                        accepted.append(event_id)
+                    time.sleep(0.004)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        sub.recorder.wait_for(60)
+        dispatcher.send_signal(signal.SIGKILL)
+        dispatcher.wait(10)
+        killed_at = len(sub.recorder.received)
+        producer.join(60)
+        dispatcher = _serve(config, port, kafka_bootstrap, log, "--no-ingress")
+        deadline = time.monotonic() + 60
+        while not set(accepted) <= set(sub.recorder.ids()):
+            assert time.monotonic() < deadline, f"missing {len(set(accepted) - set(sub.recorder.ids()))}"
+            time.sleep(0.1)
+    finally:
+        dispatcher.terminate()
+        dispatcher.wait(20)
+    ids = sub.recorder.ids()
+    duplicates = len(ids) - len(set(ids))
+    print(f"\naccepted={len(accepted)} delivered={len(ids)} duplicates={duplicates} killed_after={killed_at}")
+    assert len(accepted) == 400 and set(ids) == set(accepted)
+    assert 0 < killed_at < 400
