@@ -61,6 +61,9 @@ def serve(
         port=settings.port,
         log_config=None,
         access_log=False,
+        # The gateway is the edge: the peer address is the client (uvicorn would otherwise take
+        # X-Forwarded-For from loopback peers at face value before we append to it).
+        proxy_headers=False,
         # The proxy passes the agent's own Date/Server headers through.
         server_header=not proxy,
         date_header=not proxy,

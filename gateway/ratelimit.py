@@ -94,10 +94,19 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, max_connections: int = 64) -> None:
         import redis.asyncio as aioredis
 
-        self._redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # A blocking pool: a burst of concurrent requests waits (up to `timeout`) for a connection
+        # instead of failing with "too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
         lua = resources.files("gateway").joinpath("ratelimit.lua").read_text()
         self._script = self._redis.register_script(lua)
 
@@ -111,10 +120,10 @@ class RedisRateLimiter:
         return _result(bool(allowed), float(tokens), limit)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
 
 def limiter_from(settings: GatewaySettings) -> RateLimiter:
     if settings.ratelimit_backend == "redis":
-        return RedisRateLimiter(settings.redis_url, settings.redis_timeout)
+        return RedisRateLimiter(settings.redis_url, settings.redis_timeout, settings.redis_max_connections)
     return MemoryRateLimiter()

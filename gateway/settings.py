@@ -57,6 +57,7 @@ class GatewaySettings(BaseSettings):
         "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("PAR_GATEWAY_REDIS_URL", "REDIS_URL")
     )
     redis_timeout: float = Field(0.25, gt=0)
+    redis_max_connections: int = Field(64, ge=1)
     ratelimit_fail_open: bool = False
     default_rate: float | None = Field(None, gt=0)
     default_burst: int | None = Field(None, ge=1)
