@@ -73,7 +73,20 @@ def prepare(
     if existing is None and into.exists() and any(into.iterdir()):
         raise ApkgError("target_not_empty", f"{into}: not empty and not a prepared package folder")
     progress(f"{apkg.name}: checking and extracting")
+    created = not into.exists()
     into.mkdir(parents=True, exist_ok=True)
+    try:
+        prepared = _prepare_into(apkg, into, limits, progress)
+    except BaseException:
+        if created:
+            shutil.rmtree(into, ignore_errors=True)
+        raise
+    progress(f"{prepared.manifest.name} {prepared.manifest.version}: prepared in {into}")
+    return prepared
+
+
+def _prepare_into(apkg: Path, into: Path, limits: Limits | None, progress: Progress) -> Prepared:
+    (into / MARKER).unlink(missing_ok=True)  # not a prepared folder again until this completes
     staging = into / "app.partial"
     shutil.rmtree(staging, ignore_errors=True)
     info = extract(apkg, staging, limits)
@@ -88,7 +101,6 @@ def prepare(
     )
     install_dependencies(prepared, into / "deps", progress)
     _write_marker(into, prepared)
-    progress(f"{info.manifest.name} {info.manifest.version}: prepared in {into}")
     return prepared
 
 

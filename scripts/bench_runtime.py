@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Benchmark the single-agent runtime against a bare FastAPI + uvicorn hello app, in the same run.
+
+    .venv/bin/python scripts/bench_runtime.py [--runs 7] [--duration 5] [--connections 16]
+
+1. Cold start: process exec -> first 200 on /readyz, for the prepared pixell-kit demo package,
+   started as `python -m runtime DIR` and as `par runtime serve DIR`, vs the bare app started as
+   `python -m uvicorn` (median of --runs, interleaved so machine noise hits all alike).
+2. Warm POST /invoke with wrk (one worker process each): req/s and p99, vs the bare app's POST.
+3. Idle resident memory (VmRSS) of each after a few requests.
+Targets (issue 2): cold start <= 1.25x, req/s >= 70% of the bare app, idle RSS <= 80 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.apkgs import DEMO_AGENT, build_apkg  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+
+BARE_APP = '''
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+@app.get("/readyz")
+async def readyz():
+    return {"ready": True}
+
+
+@app.post("/invoke")
+async def invoke(request: Request):
+    return {"message": "Hello from handler", "received": await request.json()}
+'''
+
+WRK_POST = """wrk.method = "POST"
+wrk.body = '{"x":1}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def commands(prepared: Path, bare_dir: Path) -> dict[str, list[str]]:
+    py = sys.executable
+    return {
+        "bare fastapi (python -m uvicorn)": [py, "-m", "uvicorn", "bare_app:app", "--app-dir", str(bare_dir),
+                                             "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log",
+                                             "--port"],
+        "runtime (python -m runtime)": [py, "-m", "runtime", str(prepared), "--port"],
+        "runtime (par runtime serve)": [str(Path(py).with_name("par")), "runtime", "serve", str(prepared), "--port"],
+    }
+
+
+def launch(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*command, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                if client.get(url).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.002)
+    raise TimeoutError(url)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cold_starts(cmds: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, command in cmds.items():
+            port = free_port()
+            started = time.perf_counter()
+            proc = launch(command, port, env)
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+            times[name].append(time.perf_counter() - started)
+            stop(proc)
+    return times
+
+
+def rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def wrk(url: str, duration: int, connections: int, script: Path) -> tuple[float, str]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+    return rps, p99
+
+
+def warm(cmds: dict[str, list[str]], env: dict[str, str], args: argparse.Namespace, script: Path) -> dict:
+    results = {}
+    for name, command in cmds.items():
+        if "par runtime" in name:
+            continue  # same server as python -m runtime once started
+        port = free_port()
+        proc = launch(command, port, env)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(f"{base}/readyz", proc)
+        for _ in range(20):
+            httpx.post(f"{base}/invoke", json={"x": 1})
+        time.sleep(1.0)
+        idle = rss_mib(proc.pid)
+        rps, p99 = wrk(f"{base}/invoke", args.duration, args.connections, script)
+        results[name] = {"rps": rps, "p99": p99, "idle_rss_mib": idle, "rss_after_load_mib": rss_mib(proc.pid)}
+        stop(proc)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--duration", type=int, default=5, help="wrk seconds per server")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is missing: run scripts/services.sh", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        from runtime.prepare import prepare
+
+        apkg = build_apkg(DEMO_AGENT, tmp, tool="kit")
+        prepared = tmp / "prepared"
+        prepare(apkg, prepared)
+        (tmp / "bare").mkdir()
+        (tmp / "bare" / "bare_app.py").write_text(BARE_APP)
+        script = tmp / "post.lua"
+        script.write_text(WRK_POST)
+        env = {**os.environ, "PAR_RUNTIME_HOST": "127.0.0.1", "PAR_LOG_LEVEL": "WARNING",
+               "PAR_RUNTIME_WORK_DIR": str(tmp / "work")}
+        cmds = commands(prepared, tmp / "bare")
+        print(f"load average before: {os.getloadavg()[0]:.2f} (shared machine: figures are relative)")
+
+        times = cold_starts(cmds, env, args.runs)
+        bare_name = next(iter(cmds))
+        bare = statistics.median(times[bare_name])
+        print(f"\nCold start, exec -> first 200 on /readyz, median of {args.runs} (interleaved):")
+        for name, samples in times.items():
+            median = statistics.median(samples)
+            print(f"  {name:34s} {median * 1000:7.0f} ms   ratio {median / bare:4.2f}x   "
+                  f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})")
+
+        results = warm(cmds, env, args, script)
+        base = results[bare_name]["rps"]
+        print(f"\nWarm POST /invoke, wrk -t1 -c{args.connections} -d{args.duration}s, one worker:")
+        for name, r in results.items():
+            print(f"  {name:34s} {r['rps']:8.0f} req/s  ({r['rps'] / base:4.0%} of bare)   p99 {r['p99']:>8s}   "
+                  f"idle RSS {r['idle_rss_mib']:5.1f} MiB   after load {r['rss_after_load_mib']:5.1f} MiB")
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
