@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.apkgs import DEMO_AGENT, build_apkg  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
-BARE_APP = '''
+BARE_APP = """
 from fastapi import FastAPI, Request
 
 app = FastAPI()
@@ -47,7 +47,7 @@ async def readyz():
 @app.post("/invoke")
 async def invoke(request: Request):
     return {"message": "Hello from handler", "received": await request.json()}
-'''
+"""
 
 WRK_POST = """wrk.method = "POST"
 wrk.body = '{"x":1}'
@@ -58,16 +58,35 @@ wrk.headers["Content-Type"] = "application/json"
 def commands(prepared: Path, bare_dir: Path) -> dict[str, list[str]]:
     py = sys.executable
     return {
-        "bare fastapi (python -m uvicorn)": [py, "-m", "uvicorn", "bare_app:app", "--app-dir", str(bare_dir),
-                                             "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log",
-                                             "--port"],
+        "bare fastapi (python -m uvicorn)": [
+            py,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--app-dir",
+            str(bare_dir),
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--port",
+        ],
         "runtime (python -m runtime)": [py, "-m", "runtime", str(prepared), "--port"],
-        "runtime (par runtime serve)": [str(Path(py).with_name("par")), "runtime", "serve", str(prepared), "--port"],
+        "runtime (par runtime serve)": [
+            str(Path(py).with_name("par")),
+            "runtime",
+            "serve",
+            str(prepared),
+            "--port",
+        ],
     }
 
 
 def launch(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*command, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return subprocess.Popen(
+        [*command, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -115,7 +134,9 @@ def rss_mib(pid: int) -> float:
 def wrk(url: str, duration: int, connections: int, script: Path) -> tuple[float, str]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
@@ -136,13 +157,20 @@ def warm(cmds: dict[str, list[str]], env: dict[str, str], args: argparse.Namespa
         time.sleep(1.0)
         idle = rss_mib(proc.pid)
         rps, p99 = wrk(f"{base}/invoke", args.duration, args.connections, script)
-        results[name] = {"rps": rps, "p99": p99, "idle_rss_mib": idle, "rss_after_load_mib": rss_mib(proc.pid)}
+        results[name] = {
+            "rps": rps,
+            "p99": p99,
+            "idle_rss_mib": idle,
+            "rss_after_load_mib": rss_mib(proc.pid),
+        }
         stop(proc)
     return results
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--duration", type=int, default=5, help="wrk seconds per server")
     parser.add_argument("--connections", type=int, default=16)
@@ -161,8 +189,12 @@ def main() -> int:
         (tmp / "bare" / "bare_app.py").write_text(BARE_APP)
         script = tmp / "post.lua"
         script.write_text(WRK_POST)
-        env = {**os.environ, "PAR_RUNTIME_HOST": "127.0.0.1", "PAR_LOG_LEVEL": "WARNING",
-               "PAR_RUNTIME_WORK_DIR": str(tmp / "work")}
+        env = {
+            **os.environ,
+            "PAR_RUNTIME_HOST": "127.0.0.1",
+            "PAR_LOG_LEVEL": "WARNING",
+            "PAR_RUNTIME_WORK_DIR": str(tmp / "work"),
+        }
         cmds = commands(prepared, tmp / "bare")
         print(f"load average before: {os.getloadavg()[0]:.2f} (shared machine: figures are relative)")
 
@@ -172,15 +204,20 @@ def main() -> int:
         print(f"\nCold start, exec -> first 200 on /readyz, median of {args.runs} (interleaved):")
         for name, samples in times.items():
             median = statistics.median(samples)
-            print(f"  {name:34s} {median * 1000:7.0f} ms   ratio {median / bare:4.2f}x   "
-                  f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})")
+            print(
+                f"  {name:34s} {median * 1000:7.0f} ms   ratio {median / bare:4.2f}x   "
+                f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})"
+            )
 
         results = warm(cmds, env, args, script)
         base = results[bare_name]["rps"]
         print(f"\nWarm POST /invoke, wrk -t1 -c{args.connections} -d{args.duration}s, one worker:")
         for name, r in results.items():
-            print(f"  {name:34s} {r['rps']:8.0f} req/s  ({r['rps'] / base:4.0%} of bare)   p99 {r['p99']:>8s}   "
-                  f"idle RSS {r['idle_rss_mib']:5.1f} MiB   after load {r['rss_after_load_mib']:5.1f} MiB")
+            print(
+                f"  {name:34s} {r['rps']:8.0f} req/s  ({r['rps'] / base:4.0%} of bare)"
+                f"   p99 {r['p99']:>8s}   "
+                f"idle RSS {r['idle_rss_mib']:5.1f} MiB   after load {r['rss_after_load_mib']:5.1f} MiB"
+            )
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 0
 
