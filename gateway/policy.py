@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
@@ -131,7 +131,7 @@ class Policy:
                 rate=k.rate,
                 burst=k.burst,
                 revoked=k.revoked,
-                expires_at=k.expires_at.timestamp() if k.expires_at else None,
+                expires_at=_posix(k.expires_at) if k.expires_at else None,
             )
             for k in snap.keys
         }
@@ -140,6 +140,11 @@ class Policy:
             for a in snap.agents
         }
         return cls(revision=snap.revision, keys=keys, agents=agents)
+
+
+def _posix(moment: datetime) -> float:
+    """A timestamp without a zone is UTC (SQLite hands back naive datetimes)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def effective_limit(
