@@ -28,6 +28,26 @@ class HandlerFailed(Exception):
         return {"error": error}
 
 
+_running: set[int] = set()  # ids of sync calls executing in worker threads
+
+
+def threads_still_running() -> int:
+    """Sync handlers still executing (e.g. past their timeout): Python cannot cancel them."""
+    return len(_running)
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    def tracked() -> Any:
+        token = id(args)
+        _running.add(token)  # set.add/discard are atomic under the GIL
+        try:
+            return fn(*args)
+        finally:
+            _running.discard(token)
+
+    return await run_in_threadpool(tracked)
+
+
 async def call(fn: Callable[..., Any], *args: Any, time_limit: float, what: str) -> Any:
     """Run `fn(*args)` within `time_limit` seconds. A sync function that times out keeps its thread
     until it returns (Python cannot kill it), but the caller gets its 504 on time."""
@@ -35,7 +55,7 @@ async def call(fn: Callable[..., Any], *args: Any, time_limit: float, what: str)
         if inspect.iscoroutinefunction(fn):
             result = await asyncio.wait_for(fn(*args), time_limit)
         else:
-            result = await asyncio.wait_for(run_in_threadpool(fn, *args), time_limit)
+            result = await asyncio.wait_for(_in_thread(fn, *args), time_limit)
             if inspect.isawaitable(result):
                 result = await asyncio.wait_for(result, time_limit)
     except TimeoutError:

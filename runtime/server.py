@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 
 from runtime import jsonlog
 from runtime.apkg import ApkgError
@@ -64,8 +63,10 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
     # uvicorn re-raises the SIGTERM it drained on; with this no-op handler that ends in exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.Server(config).run()
-    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-    log.info("stopped", extra={"agent": agent.name, "abandoned_threads": len(stuck)})
+    from runtime.invoke import threads_still_running
+
+    stuck = threads_still_running()
+    log.info("stopped", extra={"agent": agent.name, "abandoned_handlers": stuck})
     if stuck:
         # Sync handlers still running past the graceful timeout cannot be cancelled; do not let
         # them hold the process open after the drain deadline.
