@@ -99,7 +99,7 @@ class Instance:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                process_group=0,
+                start_new_session=True,  # own session and process group: stop() signals the group
                 preexec_fn=_die_with(os.getpid()),
             )
         return cls(proc, port, log_path, log_start)
