@@ -16,7 +16,7 @@ from registry import feed, problems
 from registry.api import agents, deployments, keys, platform, triggers
 from registry.api.deps import RegistryState
 from registry.artifacts import ArtifactStore
-from registry.auth import bootstrap_admin
+from registry.auth import KeyCache, bootstrap_admin
 from registry.backends import create_backend
 from registry.backends.base import DeployBackend
 from registry.db import open_database
@@ -57,6 +57,7 @@ def create_app(
             store=ArtifactStore(settings.data_dir / "artifacts"),
             backend=backend or create_backend(settings),
             artifact_base=settings.artifact_base(port),
+            keys=KeyCache(settings.auth_cache_seconds),
         )
         state.deployer = Deployer(state)
         app.state.registry = state

@@ -8,6 +8,8 @@ On first start with no admin key in the database the registry creates one, write
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,23 +26,62 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def authenticate_admin(session: AsyncSession, authorization: str | None) -> ApiKey:
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated key behind a request."""
+
+    id: str
+    admin: bool
+    revoked: bool
+    expires_at: datetime | None
+
+
+class KeyCache:
+    """Verified keys for a few seconds, so a read costs no key lookup. Changes made through this
+    registry clear it at once; another replica's revocation is seen within `ttl` seconds (the
+    gateway's own refresh interval is of the same order)."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Caller]] = {}
+
+    def get(self, key_hash: str) -> Caller | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, caller: Caller) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self.ttl, caller)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+async def authenticate_admin(session: AsyncSession, authorization: str | None, cache: KeyCache) -> Caller:
     """The admin key presented as `Authorization: Bearer <key>`; 401/403 otherwise."""
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise _unauthorized("send an admin API key as 'Authorization: Bearer par_...'")
-    key_id = parse_key_id(key)
-    record = await session.get(ApiKey, key_id) if key_id else None
-    if record is None or not verify_key(key, record.hash):
-        raise _unauthorized("unknown API key")
-    if record.revoked:
+    presented = hash_key(key)
+    caller = cache.get(presented)
+    if caller is None:
+        key_id = parse_key_id(key)
+        record = await session.get(ApiKey, key_id) if key_id else None
+        if record is None or not verify_key(key, record.hash):
+            raise _unauthorized("unknown API key")
+        caller = Caller(record.id, record.admin, record.revoked, record.expires_at)
+        cache.put(presented, caller)
+    if caller.revoked:
         raise _unauthorized("this API key was revoked")
-    if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+    if caller.expires_at is not None and caller.expires_at <= datetime.now(UTC):
         raise _unauthorized("this API key has expired")
-    if not record.admin:
+    if not caller.admin:
         raise Problem(403, "Forbidden", "the registry API needs an admin key")
-    return record
+    return caller
 
 
 async def bootstrap_admin(session: AsyncSession, data_dir: Path, configured: str | None) -> str | None:

@@ -41,7 +41,11 @@ def create_engine(settings: RegistrySettings) -> AsyncEngine:
     url = settings.sqlalchemy_url()
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": settings.db_timeout})
+        # Sessions always end their transactions themselves; skipping the pool's extra rollback
+        # on check-in saves a round trip to aiosqlite's thread per request.
+        engine = create_async_engine(
+            url, connect_args={"timeout": settings.db_timeout}, pool_reset_on_return=None
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ class RegistrySettings(BaseSettings):
         description="SQLAlchemy URL; postgresql://... uses asyncpg. Default: SQLite in data_dir.",
     )
     db_timeout: float = Field(5.0, description="Seconds to wait for the database before answering 503")
+    auth_cache_seconds: float = Field(2.0, description="How long a verified key is trusted without a lookup")
     admin_key: str | None = Field(None, description="A par_ key to use as the admin key (else generated)")
     public_url: str | None = Field(
         None, description="Base URL runtimes use to download artifacts (default http://127.0.0.1:<port>)"

@@ -6,7 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from starlette.concurrency import run_in_threadpool
 
 from registry import feed
@@ -20,6 +20,7 @@ from registry.api.views import (
     agents_out,
     decode_cursor,
     encode_cursor,
+    json_response,
     version_out,
 )
 from registry.models import Agent, Deployment, Namespace, Version
@@ -42,7 +43,7 @@ async def list_all_agents(
     namespace: str | None = None,
     limit: int = LimitQuery,
     cursor: str | None = CursorQuery,
-) -> Page[AgentOut]:
+) -> Response:
     """Agents of every namespace (or one), ordered by namespace and name."""
     query = select(Agent).order_by(Agent.namespace, Agent.name).limit(limit + 1)
     if namespace is not None:
@@ -54,10 +55,11 @@ async def list_all_agents(
     more = len(agents) > limit
     agents = agents[:limit]
     last = agents[-1] if more else None
-    return Page(
+    page = Page(
         items=await agents_out(session, agents),
         next_cursor=encode_cursor([last.namespace, last.name]) if last else None,
     )
+    return json_response(page)
 
 
 @router.get("/v1/namespaces/{namespace}/agents", response_model=Page[AgentOut])
@@ -67,7 +69,7 @@ async def list_agents(
     namespace: str = NamespacePath,
     limit: int = LimitQuery,
     cursor: str | None = CursorQuery,
-) -> Page[AgentOut]:
+) -> Response:
     return await list_all_agents(session, admin, namespace, limit, cursor)
 
 
@@ -88,19 +90,36 @@ async def create_agent(
     return agent_out(agent, None, None)
 
 
+# Built once: the hot read skips statement construction (SQLAlchemy caches the compiled form).
+_LATEST = (
+    select(Version.version)
+    .where(Version.agent_id == Agent.id)
+    .order_by(Version.id.desc())
+    .limit(1)
+    .correlate(Agent)
+    .scalar_subquery()
+)
+_AGENT_WITH_STATUS = (
+    select(Agent, Deployment, _LATEST)
+    .outerjoin(Deployment, Deployment.agent_id == Agent.id)
+    .where(Agent.namespace == bindparam("namespace"), Agent.name == bindparam("name"))
+)
+
+
 @router.get("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
-async def get_agent(name: str, session: Session, _: Admin, namespace: str = NamespacePath) -> AgentOut:
-    agent = await load_agent(session, namespace, name)
-    latest = await session.scalar(
-        select(Version.version).where(Version.agent_id == agent.id).order_by(Version.id.desc()).limit(1)
-    )
-    return agent_out(agent, latest, await session.get(Deployment, agent.id))
+async def get_agent(name: str, session: Session, _: Admin, namespace: str = NamespacePath) -> Response:
+    query = _AGENT_WITH_STATUS.params(namespace=namespace, name=name)
+    row = (await session.execute(query)).first()  # one round trip: this is the hot read
+    if row is None:
+        raise Problem(404, "Agent not found", f"no agent {namespace}/{name}")
+    agent, deployment, version = row
+    return json_response(agent_out(agent, version, deployment))
 
 
 @router.patch("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
 async def patch_agent(
     name: str, body: AgentPatch, session: Session, admin: Admin, namespace: str = NamespacePath
-) -> AgentOut:
+) -> Response:
     """Change the public flag or the rate/burst override (send null to clear an override)."""
     agent = await load_agent(session, namespace, name, for_update=True)
     for field, value in body.model_dump(exclude_unset=True).items():

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.artifacts import ArtifactStore
-from registry.auth import authenticate_admin
+from registry.auth import Caller, KeyCache, authenticate_admin
 from registry.backends.base import DeployBackend
 from registry.db import Database
-from registry.models import Agent, ApiKey
+from registry.models import Agent
 from registry.problems import Problem
 from registry.settings import RegistrySettings
 
@@ -29,13 +29,14 @@ class RegistryState:
     store: ArtifactStore
     backend: DeployBackend
     artifact_base: str  # e.g. http://127.0.0.1:8097 ; artifact URLs are {base}/v1/artifacts/{sha}
+    keys: KeyCache = field(default_factory=KeyCache)
     deployer: Deployer = field(init=False)
 
     def artifact_url(self, sha256: str) -> str:
         return f"{self.artifact_base}/v1/artifacts/{sha256}"
 
 
-def get_state(request: Request) -> RegistryState:
+async def get_state(request: Request) -> RegistryState:
     return request.app.state.registry
 
 
@@ -45,15 +46,16 @@ async def get_session(state: Annotated[RegistryState, Depends(get_state)]) -> As
 
 
 async def require_admin(
+    state: Annotated[RegistryState, Depends(get_state)],
     session: Annotated[AsyncSession, Depends(get_session)],
     authorization: Annotated[str | None, Header()] = None,
-) -> ApiKey:
-    return await authenticate_admin(session, authorization)
+) -> Caller:
+    return await authenticate_admin(session, authorization, state.keys)
 
 
 State = Annotated[RegistryState, Depends(get_state)]
 Session = Annotated[AsyncSession, Depends(get_session)]
-Admin = Annotated[ApiKey, Depends(require_admin)]
+Admin = Annotated[Caller, Depends(require_admin)]
 
 
 async def load_agent(session: AsyncSession, namespace: str, name: str, for_update: bool = False) -> Agent:

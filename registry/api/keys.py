@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from gateway.apikeys import generate_key, hash_key
 from registry import feed
-from registry.api.deps import Admin, Session
+from registry.api.deps import Admin, Session, State
 from registry.api.views import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from registry.models import ApiKey
 from registry.problems import Problem
@@ -66,7 +66,7 @@ async def get_key(key_id: str, session: Session, _: Admin) -> KeyOut:
 
 
 @router.delete("/v1/keys/{key_id}", response_model=KeyOut)
-async def revoke_key(key_id: str, session: Session, caller: Admin) -> KeyOut:
+async def revoke_key(key_id: str, state: State, session: Session, caller: Admin) -> KeyOut:
     """Revoke (the record stays, marked revoked, so gateways learn of it from the feed)."""
     row = await _load(session, key_id)
     if row.id == caller.id:
@@ -76,4 +76,5 @@ async def revoke_key(key_id: str, session: Session, caller: Admin) -> KeyOut:
     row.revoked = True
     await feed.bump(session)
     await session.commit()
+    state.keys.clear()
     return KeyOut.model_validate(row, from_attributes=True)

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from fastapi import Path as PathParam
-from fastapi import Query
+from fastapi import Query, Response
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,8 +19,14 @@ from registry.schemas import AgentOut, DeploymentOut, StatusOut, TrafficTargetOu
 
 DNS_LABEL = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 NamespacePath = PathParam(pattern=DNS_LABEL, description="namespace (a DNS label)")
-LimitQuery = Query(50, ge=1, le=500, description="page size")
+LimitQuery = Query(50, ge=1, le=200, description="page size")
 CursorQuery = Query(None, description="next_cursor of the previous page")
+
+
+def json_response(body: BaseModel, status_code: int = 200) -> Response:
+    """Serialise once: hot reads skip FastAPI's re-validation of an already-typed body
+    (the route's `response_model` still documents it)."""
+    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def encode_cursor(values: list[Any]) -> str:
