@@ -1,16 +1,10 @@
 #!/usr/bin/env bash
-# The main job, for now: set up .venv and the pixell tools, build the demo agent with pixell-kit,
-# and serve it with the single-agent runtime on $PORT (default 8080). Ctrl-C stops it.
-#   curl -s localhost:8080/readyz
-#   curl -s -XPOST localhost:8080/invoke -H 'content-type: application/json' -d '{"x":1}'
-#   curl -s localhost:8080/api/hello
+# The main job: set up .venv and the pixell tools, then run the whole platform on this machine with
+# the example agents deployed (`par up --demo`): registry, gateway on $PORT (8080), the broker, and
+# agents that start on the first request and stop when idle. Ctrl-C stops everything.
+#   curl -XPOST localhost:8080/invoke -H 'Host: demo-agent.default.127.0.0.1.sslip.io' \
+#        -H "Authorization: Bearer $(cat ~/.par/admin.key)" -H 'content-type: application/json' -d '{"x":1}'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-out=.cache/demo
-rm -rf "$out" && mkdir -p "$out"
-echo "==> building examples/demo-agent with pixell-kit"
-.cache/tools/pixell-kit/bin/pixell build -p examples/demo-agent -o "$out" >/dev/null
-apkg=$(ls "$out"/*.apkg)
-echo "==> serving $apkg on port ${PORT:-8080}"
-exec .venv/bin/par runtime serve "$apkg" --port "${PORT:-8080}"
+exec .venv/bin/par up --demo --port "${PORT:-8080}" --data-dir "${PAR_DATA_DIR:-$HOME/.par}"
