@@ -41,12 +41,17 @@ class RequestHeaders:
         if len(found) != len(raw):
             for name in _duplicated(raw):
                 found[name] = b"\x00" if name in _READ else found[name]
-        self.host = _text(found.get(b"host"))
-        self.authorization = _text(found.get(b"authorization"))
-        self.content_length = _text(found.get(b"content-length"))
-        self.request_id = _text(found.get(b"x-request-id"))
-        self.transfer_encoding = _text(found.get(b"transfer-encoding"))
-        self.size = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
+        value = found.get(b"host")
+        self.host = value.decode("latin-1") if value is not None else None
+        value = found.get(b"authorization")
+        self.authorization = value.decode("latin-1") if value is not None else None
+        value = found.get(b"content-length")
+        self.content_length = value.decode("latin-1") if value is not None else None
+        value = found.get(b"x-request-id")
+        self.request_id = value.decode("latin-1") if value is not None else None
+        value = found.get(b"transfer-encoding")
+        self.transfer_encoding = value.decode("latin-1") if value is not None else None
+        self.size = len(b"".join(chain.from_iterable(raw))) + 4 * len(raw)
 
 
 _READ = frozenset({b"host", b"authorization", b"content-length", b"x-request-id", b"transfer-encoding"})
@@ -55,10 +60,6 @@ _READ = frozenset({b"host", b"authorization", b"content-length", b"x-request-id"
 def _duplicated(raw: list[tuple[bytes, bytes]]) -> set[bytes]:
     seen: set[bytes] = set()
     return {name for name, _ in raw if name in seen or seen.add(name)}
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("latin-1")
 
 
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -72,13 +73,12 @@ async def respond(send: Send, status: int, body: bytes, headers: list[tuple[byte
     await send({"type": "http.response.body", "body": body})
 
 
-def has_dot_segment(path: str, raw_path: bytes | None) -> bool:
-    """`..` or `.` as a path segment, literally or percent-encoded: never a legitimate check."""
-    if raw_path is not None and b"%" in raw_path and b"%2e" in raw_path.lower():
+def has_dot_segment(path: str) -> bool:
+    """`.` or `..` as a segment of the (percent-decoded) path, or a dot still encoded after that
+    decoding (double encoding): never part of a legitimate check."""
+    if "." in path and any(segment in (".", "..") for segment in path.split("/")):
         return True
-    if "." not in path:
-        return False
-    return any(segment in (".", "..") for segment in path.split("/"))
+    return "%" in path and "%2e" in path.lower()
 
 
 class GatewayApp:

@@ -21,7 +21,7 @@ class AuthzApp(GatewayApp):
     async def decide(self, scope: Scope, headers: RequestHeaders) -> Decision:
         prefix = self.settings.path_prefix
         path = scope["path"]
-        if has_dot_segment(path, scope.get("raw_path")):
+        if has_dot_segment(path):
             return deny(400, "bad_path", "dot segments are not allowed in the path")
         if prefix and path != prefix and not path.startswith(prefix + "/"):
             return deny(400, "bad_path", "check request outside the configured path prefix")
@@ -32,7 +32,7 @@ class AuthzApp(GatewayApp):
     ) -> None:
         if decision.allowed:
             extra = [(b"x-par-tenant", decision.tenant.encode()), (b"x-par-key-id", decision.key_id.encode())]
-            await respond(send, 200, _OK, extra + decision.headers)
+            await respond(send, 200, _OK, [*extra, *decision.headers])
         else:
             await respond(send, decision.status, decision.body(), decision.headers)
 

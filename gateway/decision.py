@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from gateway.apikeys import PREFIX, parse_key_id, verify_key
 from gateway.feed import PolicySource
@@ -45,7 +46,7 @@ class Decision:
     target: Target | None = None
     tenant: str = ANONYMOUS
     key_id: str = ANONYMOUS
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: Sequence[tuple[bytes, bytes]] = ()
 
     @property
     def allowed(self) -> bool:
@@ -61,13 +62,11 @@ def deny(status: int, reason: str, message: str, target: Target | None = None) -
 
 
 def _unauthorized(reason: str, message: str, target: Target) -> Decision:
-    decision = Decision(401, reason, message, target)
     if reason == "missing_credentials":
-        decision.headers.append((b"www-authenticate", _CHALLENGE))
+        challenge = _CHALLENGE
     else:
-        detail = f'{_CHALLENGE.decode()}, error="invalid_token", error_description="{message}"'
-        decision.headers.append((b"www-authenticate", detail.encode()))
-    return decision
+        challenge = f'{_CHALLENGE.decode()}, error="invalid_token", error_description="{message}"'.encode()
+    return Decision(401, reason, message, target, headers=[(b"www-authenticate", challenge)])
 
 
 class Authorizer:

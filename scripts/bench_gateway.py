@@ -15,7 +15,7 @@ Prints (medians over interleaved rounds):
    <= R x elapsed + burst, for both limiter backends.
 
 Servers and wrk share the machine's cores; on a shared machine the ratios are the figures to read.
-This file is also the uvicorn app module for the two baselines (`raw_app`, `fastapi_app`).
+This file is also the uvicorn app module for the two baselines (`raw_app`, `fastapi_app_factory`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def raw_app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def fastapi_app():
+def fastapi_app_factory():
     from fastapi import FastAPI
 
     app = FastAPI()
@@ -69,29 +69,42 @@ def _free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(app: str, env: dict[str, str] | None = None, factory: bool = False) -> Iterator[str]:
+def server(kind: str, app: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`kind` "uvicorn": `app` under uvicorn (one worker, no access log, no proxy-header rewriting,
+    as the gateway runs); "authz"/"proxy": `par gateway serve --mode kind` with `env`."""
     port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    cmd += ["--app-dir", str(ROOT / "scripts")] + (["--factory"] if factory else [])
+    if kind == "uvicorn":
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--no-proxy-headers",
+        ]
+        cmd += ["--log-level", "warning", "--app-dir", str(ROOT / "scripts")]
+        cmd += ["--factory"] if app.endswith("_factory") else []
+    else:
+        cmd = [
+            str(Path(sys.executable).parent / "par"),
+            "gateway",
+            "serve",
+            "--mode",
+            kind,
+            "--port",
+            str(port),
+        ]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT)
     try:
         from tests.support.net import wait_http
 
-        if app.startswith("gateway."):
-            wait_http(f"http://127.0.0.1:{port}/readyz", timeout=30)
-        else:
+        if kind == "uvicorn":
             _wait_any(port)
+        else:
+            wait_http(f"http://127.0.0.1:{port}/readyz", timeout=30)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -120,7 +133,15 @@ def wrk(
     url: str, connections: int, duration: float, headers: dict[str, str], script: str | None = None
 ) -> dict:
     """Run wrk; return req/s, p50/p99 in ms, requests, non-2xx count and elapsed seconds."""
-    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s"]
+    cmd = [
+        "wrk",
+        f"-t{min(2, connections)}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "5s",
+    ]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     if script:
@@ -213,11 +234,9 @@ def main() -> int:
         policy = tmp / "policy.json"
         keys = write_policy(policy, args.rate, args.burst)
         base_env = {"PAR_GATEWAY_POLICY_FILE": str(policy), "PAR_GATEWAY_LOG_LEVEL": "WARNING"}
-        raw = stack.enter_context(uvicorn_server("bench_gateway:raw_app"))
-        hello = stack.enter_context(uvicorn_server("bench_gateway:fastapi_app", factory=True))
-        authz = {
-            "memory": stack.enter_context(uvicorn_server("gateway.authz:build_authz_app", base_env, True))
-        }
+        raw = stack.enter_context(server("uvicorn", "bench_gateway:raw_app"))
+        hello = stack.enter_context(server("uvicorn", "bench_gateway:fastapi_app_factory"))
+        authz = {"memory": stack.enter_context(server("authz", "", base_env))}
         if not args.skip_redis:
             redis_url = stack.enter_context(redis_server())
             redis_env = {
@@ -225,11 +244,9 @@ def main() -> int:
                 "PAR_GATEWAY_RATELIMIT_BACKEND": "redis",
                 "PAR_GATEWAY_REDIS_URL": redis_url,
             }
-            authz["redis"] = stack.enter_context(
-                uvicorn_server("gateway.authz:build_authz_app", redis_env, True)
-            )
+            authz["redis"] = stack.enter_context(server("authz", "", redis_env))
         proxy_env = {**base_env, "PAR_GATEWAY_UPSTREAMS": json.dumps({"default/demo-agent": hello})}
-        proxy = stack.enter_context(uvicorn_server("gateway.proxy:build_proxy_app", proxy_env, True))
+        proxy = stack.enter_context(server("proxy", "", proxy_env))
 
         check = {"Host": HOST, "Authorization": f"Bearer {keys['fast']}"}
         results: dict[str, list[dict]] = {

@@ -200,6 +200,7 @@ async def test_kourier_path_prefix_is_honoured(make_client: Factory) -> None:
         ("/check/a/../../x", b"/check/a/../../x"),
         ("/check/../x", b"/check/%2e%2e/x"),
         ("/check/../x", b"/check/%2E%2e/x"),
+        ("/check/%2e%2e/x", b"/check/%252e%252e/x"),
         ("/check/./x", b"/check/./x"),
         ("/check/a/..", b"/check/a/.."),
     ],
