@@ -84,6 +84,12 @@ async def authenticate_admin(session: AsyncSession, authorization: str | None, c
     return caller
 
 
+def _admin_record(key_id: str, key: str, name: str) -> ApiKey:
+    return ApiKey(
+        id=key_id, hash=hash_key(key), name=name, tenant="admin", admin=True, grants=["*/*"], revoked=False
+    )
+
+
 async def bootstrap_admin(session: AsyncSession, data_dir: Path, configured: str | None) -> str | None:
     """Ensure an admin key exists; return the key text only when it was generated now."""
     if configured:
@@ -92,17 +98,7 @@ async def bootstrap_admin(session: AsyncSession, data_dir: Path, configured: str
             raise ValueError("PAR_ADMIN_KEY is not a PAR API key (par_<12 hex>_<43 chars>)")
         record = await session.get(ApiKey, key_id)
         if record is None:
-            session.add(
-                ApiKey(
-                    id=key_id,
-                    hash=hash_key(configured),
-                    name="admin (PAR_ADMIN_KEY)",
-                    tenant="admin",
-                    admin=True,
-                    grants=["*/*"],
-                    revoked=False,
-                )
-            )
+            session.add(_admin_record(key_id, configured, "admin (PAR_ADMIN_KEY)"))
         else:
             record.hash, record.admin, record.revoked = hash_key(configured), True, False
         await feed.bump(session)
@@ -112,17 +108,7 @@ async def bootstrap_admin(session: AsyncSession, data_dir: Path, configured: str
     if existing is not None:
         return None
     key_id, key = generate_key()
-    session.add(
-        ApiKey(
-            id=key_id,
-            hash=hash_key(key),
-            name="admin (bootstrap)",
-            tenant="admin",
-            admin=True,
-            grants=["*/*"],
-            revoked=False,
-        )
-    )
+    session.add(_admin_record(key_id, key, "admin (bootstrap)"))
     await feed.bump(session)
     os.makedirs(data_dir, exist_ok=True)
     path = data_dir / "admin.key"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -11,6 +12,11 @@ DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z
 GrantPattern = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]-]+/[a-z0-9*?\[\]-]+$")]
 
 T = TypeVar("T")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Set by Knative (the runtime contract) or by the registry (the package the revision runs).
+RESERVED_ENV = frozenset(
+    {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "PACKAGE_URL", "PACKAGE_SHA256"}
+)
 
 
 class Page(BaseModel, Generic[T]):
@@ -97,10 +103,19 @@ class DeployRequest(BaseModel):
     max_scale: int | None = Field(None, ge=0)
     target: int | None = Field(None, ge=1)
     container_concurrency: int = Field(0, ge=0)
-    timeout_seconds: int = Field(300, ge=1, le=3600)
+    timeout_seconds: int = Field(300, ge=1, le=600)  # Knative's default max-revision-timeout-seconds
     env: dict[str, str] = {}
     broker: DnsLabel | None = "default"
     cluster_local: bool | None = None
+
+    @model_validator(mode="after")
+    def _env_names(self) -> DeployRequest:
+        for name in self.env:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"env name {name!r} is not a valid variable name")
+            if name in RESERVED_ENV:
+                raise ValueError(f"env {name} is set by the platform and cannot be given")
+        return self
 
 
 class DeploymentOut(BaseModel):
@@ -153,9 +168,9 @@ class KeyCreate(BaseModel):
     expires_at: datetime | None = None
 
 
-class KeyOut(BaseModel):
-    id: str
-    name: str | None
+class _KeyPolicy(BaseModel):
+    """What a key may do: shared by the API's view of a key and the gateway's snapshot."""
+
     tenant: str
     admin: bool
     grants: list[str]
@@ -163,6 +178,11 @@ class KeyOut(BaseModel):
     burst: int | None
     revoked: bool
     expires_at: datetime | None
+
+
+class KeyOut(_KeyPolicy):
+    id: str
+    name: str | None
     created_at: datetime
 
 
@@ -170,16 +190,9 @@ class KeyCreated(KeyOut):
     key: str  # the secret, shown this once
 
 
-class SnapshotKey(BaseModel):
+class SnapshotKey(_KeyPolicy):
     id: str
-    hash: str
-    tenant: str
-    admin: bool
-    grants: list[str]
-    rate: float | None
-    burst: int | None
-    revoked: bool
-    expires_at: datetime | None
+    hash: str  # SHA-256 hex of the key text (gateway.apikeys.hash_key)
 
 
 class SnapshotAgent(BaseModel):

@@ -6,7 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import bindparam, select
 from starlette.concurrency import run_in_threadpool
 
 from registry import feed
@@ -18,9 +18,8 @@ from registry.api.views import (
     NamespacePath,
     agent_out,
     agents_out,
-    decode_cursor,
-    encode_cursor,
     json_response,
+    keyset_page,
     version_out,
 )
 from registry.models import Agent, Deployment, Namespace, Version
@@ -45,20 +44,11 @@ async def list_all_agents(
     cursor: str | None = CursorQuery,
 ) -> Response:
     """Agents of every namespace (or one), ordered by namespace and name."""
-    query = select(Agent).order_by(Agent.namespace, Agent.name).limit(limit + 1)
+    query = select(Agent)
     if namespace is not None:
         query = query.where(Agent.namespace == namespace)
-    after = decode_cursor(cursor, 2)
-    if after is not None:
-        query = query.where(tuple_(Agent.namespace, Agent.name) > tuple_(*after))
-    agents = list(await session.scalars(query))
-    more = len(agents) > limit
-    agents = agents[:limit]
-    last = agents[-1] if more else None
-    page = Page(
-        items=await agents_out(session, agents),
-        next_cursor=encode_cursor([last.namespace, last.name]) if last else None,
-    )
+    agents, next_cursor = await keyset_page(session, query, [Agent.namespace, Agent.name], cursor, limit)
+    page = Page(items=await agents_out(session, agents), next_cursor=next_cursor)
     return json_response(page)
 
 
@@ -159,16 +149,10 @@ async def list_versions(
 ) -> Page[VersionOut]:
     """Versions oldest first."""
     agent = await load_agent(session, namespace, name)
-    query = select(Version).where(Version.agent_id == agent.id).order_by(Version.id).limit(limit + 1)
-    after = decode_cursor(cursor, 1)
-    if after is not None:
-        query = query.where(Version.id > int(after[0]))
-    versions = list(await session.scalars(query))
-    more = len(versions) > limit
-    versions = versions[:limit]
+    query = select(Version).where(Version.agent_id == agent.id)
+    versions, next_cursor = await keyset_page(session, query, [Version.id], cursor, limit)
     return Page(
-        items=[version_out(agent, v, state.artifact_url(v.sha256)) for v in versions],
-        next_cursor=encode_cursor([versions[-1].id]) if more else None,
+        items=[version_out(agent, v, state.artifact_url(v.sha256)) for v in versions], next_cursor=next_cursor
     )
 
 

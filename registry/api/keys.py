@@ -8,7 +8,7 @@ from sqlalchemy import select
 from gateway.apikeys import generate_key, hash_key
 from registry import feed
 from registry.api.deps import Admin, Session, State
-from registry.api.views import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from registry.api.views import CursorQuery, LimitQuery, keyset_page
 from registry.models import ApiKey
 from registry.problems import Problem
 from registry.schemas import KeyCreate, KeyCreated, KeyOut, Page
@@ -38,19 +38,11 @@ async def list_keys(
     limit: int = LimitQuery,
     cursor: str | None = CursorQuery,
 ) -> Page[KeyOut]:
-    query = select(ApiKey).order_by(ApiKey.id).limit(limit + 1)
+    query = select(ApiKey)
     if tenant is not None:
         query = query.where(ApiKey.tenant == tenant)
-    after = decode_cursor(cursor, 1)
-    if after is not None:
-        query = query.where(ApiKey.id > after[0])
-    rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[KeyOut.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=encode_cursor([rows[-1].id]) if more else None,
-    )
+    rows, next_cursor = await keyset_page(session, query, [ApiKey.id], cursor, limit)
+    return Page(items=[KeyOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor)
 
 
 async def _load(session: Session, key_id: str) -> ApiKey:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from registry.api.agents import ensure_namespace
 from registry.api.deps import Admin, Session, State
-from registry.api.views import CursorQuery, LimitQuery, NamespacePath, decode_cursor, encode_cursor
+from registry.api.views import CursorQuery, LimitQuery, NamespacePath, keyset_page
 from registry.backends.base import TriggerSpec
 from registry.models import Trigger
 from registry.problems import Problem
@@ -85,16 +85,9 @@ async def list_triggers(
     limit: int = LimitQuery,
     cursor: str | None = CursorQuery,
 ) -> Page[TriggerOut]:
-    query = select(Trigger).where(Trigger.namespace == namespace).order_by(Trigger.name).limit(limit + 1)
-    after = decode_cursor(cursor, 1)
-    if after is not None:
-        query = query.where(Trigger.name > after[0])
-    rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[trigger_out(r) for r in rows], next_cursor=encode_cursor([rows[-1].name]) if more else None
-    )
+    query = select(Trigger).where(Trigger.namespace == namespace)
+    rows, next_cursor = await keyset_page(session, query, [Trigger.name], cursor, limit)
+    return Page(items=[trigger_out(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/namespaces/{namespace}/triggers/{name}", response_model=TriggerOut)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Path as PathParam
 from fastapi import Query, Response
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from registry.models import Agent, Deployment, Version
 from registry.naming import revision_name
@@ -43,6 +45,26 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     if not isinstance(values, list) or len(values) != arity:
         raise Problem(422, "Invalid cursor", "pass back next_cursor exactly as returned")
     return values
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Select[Any],
+    columns: Sequence[InstrumentedAttribute[Any]],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """One page of `query` in the order of `columns` (unique together), after `cursor`; and the
+    cursor of the next page, None on the last one. Keyset paging: every page costs the same."""
+    after = decode_cursor(cursor, len(columns))
+    query = query.order_by(*columns).limit(limit + 1)
+    if after is not None:
+        query = query.where(columns[0] > after[0] if len(columns) == 1 else tuple_(*columns) > tuple_(*after))
+    rows = list(await session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor([getattr(rows[-1], column.key) for column in columns])
 
 
 def status_out(deployment: Deployment | None) -> StatusOut:

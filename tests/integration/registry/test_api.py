@@ -320,3 +320,21 @@ def test_par_admin_key_overrides(registry_settings, tmp_path: Path) -> None:  # 
         assert not (settings.data_dir / "admin.key").exists()
         with running.client(key) as c:
             assert c.get("/v1/agents").status_code == 200
+
+
+def test_deploy_refuses_bad_settings_and_changes_nothing(
+    registry: RunningRegistry, demo_apkg_kit: Path
+) -> None:
+    with registry.client() as c:
+        upload(c, demo_apkg_kit)
+        for body in (
+            {"env": {"PORT": "9000"}},
+            {"env": {"PACKAGE_URL": "http://elsewhere/x.apkg"}},
+            {"env": {"not a name": "x"}},
+            {"timeout_seconds": 3600},
+            {"min_scale": -1},
+            {"version": "9.9.9"},
+        ):
+            assert c.put(f"{NS}/agents/demo-agent/deployment", json=body).status_code in (404, 422), body
+        assert_problem(c.get(f"{NS}/agents/demo-agent/deployment"), 404)
+    assert registry.backend.calls == []  # type: ignore[attr-defined]
