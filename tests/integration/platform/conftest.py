@@ -60,6 +60,16 @@ def broken_apkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def slow_apkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sleeps `context["sleep"]` seconds and says which process answered."""
+    return _variant(
+        tmp_path_factory.mktemp("slow"), "slow-agent", "0.1.0",
+        "import os\nimport time\n\n\ndef handler(context):\n"
+        "    time.sleep(float(context.get('sleep', 0)))\n    return {'pid': os.getpid()}\n",
+    )
+
+
+@pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ParUp]:
     running = ParUp(
         tmp_path_factory.mktemp("par") / "data", env={"PAR_SCALE_TO_ZERO_AFTER": str(IDLE_WINDOW)}
