@@ -13,6 +13,8 @@ import httpx
 
 from registry.settings import RegistrySettings
 
+DEFAULT_URL = "http://127.0.0.1:8097"
+
 
 class RegistryError(Exception):
     def __init__(self, status: int, title: str, detail: str | None = None) -> None:
@@ -28,12 +30,16 @@ class RegistryClient:
 
     @classmethod
     def from_settings(cls, settings: RegistrySettings | None = None) -> RegistryClient:
+        """PAR_REGISTRY_URL / PAR_API_KEY; else the `par up` running on PAR_DATA_DIR (its
+        platform.json and admin.key); else a `par registry serve` on 127.0.0.1:8097."""
+        from registry.up.discovery import locate
+
         settings = settings or RegistrySettings()
-        key = settings.api_key
-        key_file = settings.data_dir / "admin.key"
-        if key is None and key_file.is_file():
-            key = key_file.read_text().strip()
-        return cls(settings.registry_url, key)
+        found = locate(settings.data_dir)
+        return cls(
+            settings.registry_url or found.registry_url or DEFAULT_URL,
+            settings.api_key or found.api_key,
+        )
 
     def __enter__(self) -> RegistryClient:
         return self

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class RegistrySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAR_", extra="ignore", populate_by_name=True)
 
-    data_dir: Path = Field(Path.home() / ".par" / "registry", description="SQLite file, artifacts, admin.key")
+    data_dir: Path = Field(Path.home() / ".par", description="SQLite file, artifacts, admin.key")
     database_url: str | None = Field(
         None,
         validation_alias=AliasChoices("DATABASE_URL", "PAR_DATABASE_URL"),
@@ -48,7 +48,7 @@ class RegistrySettings(BaseSettings):
     watch_seconds: float = Field(600.0, description="How long a deploy is watched for readiness")
 
     # Client side (the `par` commands that talk to a registry).
-    registry_url: str = Field("http://127.0.0.1:8097", description="Registry the CLI talks to")
+    registry_url: str | None = Field(None, description="Registry the CLI talks to (default: see client.py)")
     api_key: str | None = Field(None, description="Key the CLI sends (default: <data_dir>/admin.key)")
 
     def sqlalchemy_url(self) -> str:

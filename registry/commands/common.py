@@ -29,7 +29,7 @@ OutputOpt = typer.Option(Output.table, "--output", "-o", help="table, json or ya
 
 
 def client() -> RegistryClient:
-    """A client for PAR_REGISTRY_URL with PAR_API_KEY (or the local admin.key)."""
+    """A client for PAR_REGISTRY_URL with PAR_API_KEY, else the running `par up` (see client.py)."""
     from registry.client import RegistryClient
 
     return RegistryClient.from_settings()

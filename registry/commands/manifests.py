@@ -42,6 +42,7 @@ def manifests(
 
     from registry import manifests as gen
     from registry.backends.base import DeploymentSpec, Scaling, VersionTarget
+    from registry.client import DEFAULT_URL
     from registry.naming import revision_name, traffic_tag
     from registry.settings import RegistrySettings
     from runtime import apkg
@@ -56,7 +57,7 @@ def manifests(
     settings = RegistrySettings()
     agent = name or info.manifest.name
     version = info.manifest.version
-    base = (artifact_base or settings.public_url or settings.registry_url).rstrip("/")
+    base = (artifact_base or settings.public_url or settings.registry_url or DEFAULT_URL).rstrip("/")
     spec = DeploymentSpec(
         namespace=namespace,
         agent=agent,
