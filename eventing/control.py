@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
+import aiohttp
 
 from eventing.dispatcher import TriggerConsumer
 from eventing.kafka import Kafka
@@ -31,13 +31,13 @@ class Eventing:
         self.triggers: dict[Key, Trigger] = {}
         self.config_maps: dict[Key, dict[str, Any]] = {}
         self.consumers: dict[Key, TriggerConsumer] = {}
-        self.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.max_in_flight * 4))
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=settings.max_in_flight * 4))
         self._lock = asyncio.Lock()
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.consumers.values()))
         self.consumers.clear()
-        await self.client.aclose()
+        await self.session.close()
 
     # -- objects -------------------------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ class Eventing:
             return
         key = (trigger.namespace, trigger.name)
         consumer = TriggerConsumer(
-            trigger, lambda: self.brokers.get((trigger.namespace, trigger.broker)), self.kafka, self.client,
+            trigger, lambda: self.brokers.get((trigger.namespace, trigger.broker)), self.kafka, self.session,
             self.settings,
         )
         self.consumers[key] = consumer

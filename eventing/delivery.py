@@ -1,4 +1,9 @@
-"""HTTP delivery to a subscriber with Knative's retry rules: which statuses retry, how long to wait."""
+"""HTTP delivery to a subscriber with Knative's retry rules: which statuses retry, how long to wait.
+
+aiohttp rather than httpx here: measured on this machine, an httpx AsyncClient POST costs 2.5-7 ms
+of CPU (growing with concurrency) against 0.35 ms for aiohttp, and delivery is the dispatcher's
+hot path.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from cloudevents.core.base import BaseCloudEvent
 
 from eventing import wire
@@ -42,19 +47,25 @@ class Outcome:
 
 
 async def post_once(
-    client: httpx.AsyncClient, url: str, event: BaseCloudEvent, request_timeout: float
+    session: aiohttp.ClientSession, url: str, event: BaseCloudEvent, request_timeout: float
 ) -> Outcome:
     message = wire.to_http(event)
     headers = {**message.headers, "prefer": "reply"}
     try:
-        response = await client.post(url, content=message.body, headers=headers, timeout=request_timeout)
-    except httpx.HTTPError as exc:
+        async with session.post(
+            url, data=message.body, headers=headers, timeout=aiohttp.ClientTimeout(total=request_timeout),
+            # no invented Content-Type: an event without datacontenttype must arrive without one
+            skip_auto_headers=("Content-Type",),
+        ) as response:
+            body = await response.read()
+            answer = {k.lower(): v for k, v in response.headers.items()}
+            return Outcome(url, response.status, answer, body)
+    except (aiohttp.ClientError, TimeoutError) as exc:
         return Outcome(url, None, {}, b"", f"{type(exc).__name__}: {exc}")
-    return Outcome(url, response.status_code, dict(response.headers), response.content)
 
 
 async def deliver(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     url: str,
     event: BaseCloudEvent,
     spec: DeliverySpec,
@@ -65,7 +76,7 @@ async def deliver(
     request_timeout = spec.timeout or default_timeout
     attempt = 0
     while True:
-        outcome = await post_once(client, url, event, request_timeout)
+        outcome = await post_once(session, url, event, request_timeout)
         outcome.attempts = attempt + 1
         retryable = outcome.status is None or outcome.status in RETRYABLE_STATUSES
         if outcome.ok or not retryable or attempt >= spec.retry:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
@@ -49,13 +49,13 @@ class TriggerConsumer:
         trigger: Trigger,
         broker: Callable[[], Broker | None],
         kafka: Kafka,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         settings: EventingSettings,
     ) -> None:
         self.trigger = trigger  # replaced in place when the Trigger changes (same broker)
         self.broker = broker
         self.kafka = kafka
-        self.client = client
+        self.session = session
         self.settings = settings
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self.ready = asyncio.Event()
@@ -180,7 +180,7 @@ class TriggerConsumer:
         spec = trigger.delivery_spec(self.broker())
         url = trigger.subscriber.url(self.settings.service_url_template, trigger.namespace)
         outcome = await deliver(
-            self.client, url, event, spec, self.settings.delivery_timeout,
+            self.session, url, event, spec, self.settings.delivery_timeout,
             on_retry=metrics.RETRIED.labels(*labels).inc,
         )
         if outcome.ok:
@@ -196,7 +196,7 @@ class TriggerConsumer:
             return
         dls_url = spec.dead_letter_sink.url(self.settings.service_url_template, trigger.namespace)
         dead = wire.with_extensions(event, outcome.error_extensions())
-        dls = await deliver(self.client, dls_url, dead, spec, self.settings.delivery_timeout)
+        dls = await deliver(self.session, dls_url, dead, spec, self.settings.delivery_timeout)
         if dls.ok:
             metrics.DEAD_LETTERED.labels(*labels).inc()
             log.warning("delivery failed: event dead-lettered", extra={**fields, "dead_letter_sink": dls_url})
