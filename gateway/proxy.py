@@ -1,10 +1,14 @@
 """The local ingress: the same decision as ext_authz, then the request streamed to the agent.
 
-Bodies are streamed both ways (httpx on the upstream side; nothing is buffered whole), the request
+Bodies are streamed both ways (aiohttp on the upstream side; nothing is buffered whole), the request
 body is capped (413), hop-by-hop headers are dropped, `X-Forwarded-For/-Proto/-Host` and a request
 id are added, and the caller's own `x-par-*` headers are replaced by the decision's. A PAR API key
 is not passed on (it is the caller's secret for the platform); other credentials are.
 Unknown agent 404, agent down or unreachable 502, agent too slow 504.
+
+The upstream client is aiohttp rather than httpx: with 32 requests in flight on one pool, httpx
+managed 76-120 req/s against an agent that answers 2,000+ (encode/httpx#3215: its pool re-checks
+every connection per request), aiohttp 1,000-1,500 on the same machine in the same run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-import httpx
+import aiohttp
+import yarl
+from multidict import CIMultiDict
 
 from gateway import metrics
 from gateway.apikeys import PREFIX
@@ -72,12 +78,29 @@ def _drop_hop_by_hop(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
 
 
 class ProxyApp(GatewayApp):
-    def __init__(
-        self, settings: GatewaySettings, authorizer: Authorizer, resolver: Resolver, client: httpx.AsyncClient
-    ) -> None:
-        super().__init__(settings, authorizer, closers=[client.aclose])
+    def __init__(self, settings: GatewaySettings, authorizer: Authorizer, resolver: Resolver) -> None:
+        super().__init__(settings, authorizer)
         self.resolver = resolver
-        self.client = client
+        self.session: aiohttp.ClientSession | None = None
+
+    async def startup(self) -> None:
+        # aiohttp sessions belong to the running loop, so the session is made here, not in __init__.
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.settings.upstream_max_connections, use_dns_cache=True),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=self.settings.upstream_connect_timeout,
+                sock_read=self.settings.upstream_timeout,
+            ),
+            auto_decompress=False,  # bytes pass through as the agent sent them
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        )
+        await super().startup()
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        if self.session is not None:
+            await self.session.close()
 
     async def forward(
         self, scope: Scope, receive: Receive, send: Send, headers: RequestHeaders, decision: Decision
@@ -121,7 +144,7 @@ class ProxyApp(GatewayApp):
         request_id: str,
     ) -> int:
         """Forward one request; returns the status the client got."""
-        assert decision.target is not None
+        assert decision.target is not None and self.session is not None
         response_started = False
         reply_headers = [(b"x-request-id", request_id.encode()), *decision.headers]
         too_large = False
@@ -132,7 +155,7 @@ class ProxyApp(GatewayApp):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    raise httpx.ReadError("client disconnected")
+                    raise ConnectionResetError("client disconnected")
                 chunk = message.get("body", b"")
                 seen += len(chunk)
                 if seen > self.settings.max_body_bytes:
@@ -147,28 +170,25 @@ class ProxyApp(GatewayApp):
         try:
             async with self.resolver.acquire(decision.target.namespace, decision.target.agent) as base:
                 has_body = headers.transfer_encoding is not None or (headers.content_length or "0") != "0"
-                request = self.client.build_request(
+                async with self.session.request(
                     scope["method"],
                     self._url(base, scope),
                     headers=self._upstream_headers(scope, headers, decision, request_id),
-                    content=body() if has_body else None,
-                )
-                response = await self.client.send(request, stream=True)
-                try:
+                    data=body() if has_body else None,
+                    allow_redirects=False,
+                ) as response:
                     await send(
                         {
                             "type": "http.response.start",
-                            "status": response.status_code,
-                            "headers": _drop_hop_by_hop(response.headers.raw) + reply_headers,
+                            "status": response.status,
+                            "headers": _drop_hop_by_hop(list(response.raw_headers)) + reply_headers,
                         }
                     )
                     response_started = True
-                    async for chunk in response.aiter_raw():
+                    async for chunk in response.content.iter_any():
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     await send({"type": "http.response.body", "body": b""})
-                finally:
-                    await response.aclose()
-                return response.status_code
+                    return response.status
         except UnknownAgent as exc:
             failure = deny(404, "unknown_agent", str(exc), decision.target)
         except AgentUnavailable as exc:
@@ -183,9 +203,9 @@ class ProxyApp(GatewayApp):
                 failure = deny(
                     413, "body_too_large", f"request body over {self.settings.max_body_bytes} bytes"
                 )
-            elif isinstance(exc, httpx.TimeoutException):
+            elif isinstance(exc, TimeoutError):
                 failure = deny(504, "upstream_timeout", "the agent did not answer in time", decision.target)
-            elif isinstance(exc, httpx.TransportError):
+            elif isinstance(exc, aiohttp.ClientError | OSError):
                 failure = deny(502, "upstream_unreachable", "the agent could not be reached", decision.target)
             else:
                 raise
@@ -197,34 +217,30 @@ class ProxyApp(GatewayApp):
         return failure.status
 
     @staticmethod
-    def _url(base: str, scope: Scope) -> str:
-        path = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string") or b""
-        url = base.rstrip("/") + path.decode("latin-1")
-        return f"{url}?{query.decode('latin-1')}" if query else url
+    def _url(base: str, scope: Scope) -> yarl.URL:
+        """The caller's path and query exactly as sent (no re-encoding) on the upstream's base."""
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = (scope.get("query_string") or b"").decode("latin-1")
+        return yarl.URL(base.rstrip("/") + path + (f"?{query}" if query else ""), encoded=True)
 
     @staticmethod
     def _upstream_headers(
         scope: Scope, headers: RequestHeaders, decision: Decision, request_id: str
-    ) -> list[tuple[bytes, bytes]]:
-        out = [
-            (name, value)
+    ) -> CIMultiDict[str]:
+        out = CIMultiDict(
+            (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in _drop_hop_by_hop(scope["headers"])
             if name not in _REPLACED
             and not (name == b"authorization" and value[7:].lstrip().startswith(PREFIX.encode()))
-        ]
+        )
         client = scope.get("client")
-        client_ip = client[0] if client else "unknown"
-        prior = [value for name, value in scope["headers"] if name == b"x-forwarded-for"]
-        forwarded_for = b", ".join([*prior, client_ip.encode()])
-        out += [
-            (b"x-forwarded-for", forwarded_for),
-            (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
-            (b"x-forwarded-host", (headers.host or "").encode()),
-            (b"x-request-id", request_id.encode()),
-            (b"x-par-tenant", decision.tenant.encode()),
-            (b"x-par-key-id", decision.key_id.encode()),
-        ]
+        prior = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+        out["X-Forwarded-For"] = ", ".join([*prior, client[0] if client else "unknown"])
+        out["X-Forwarded-Proto"] = scope.get("scheme", "http")
+        out["X-Forwarded-Host"] = headers.host or ""
+        out["X-Request-Id"] = request_id
+        out["X-Par-Tenant"] = decision.tenant
+        out["X-Par-Key-Id"] = decision.key_id
         return out
 
 
@@ -239,16 +255,7 @@ def build_proxy_app(
     settings = settings or GatewaySettings()
     if resolver is None:
         resolver = StaticResolver({tuple(k.split("/", 1)): v for k, v in settings.upstreams.items()})
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.upstream_connect_timeout),
-        limits=httpx.Limits(
-            max_connections=settings.upstream_max_connections,
-            max_keepalive_connections=settings.upstream_max_connections,
-        ),
-        follow_redirects=False,
-        trust_env=False,
-    )
     authorizer = Authorizer(
         settings, policy or policy_source_from(settings), limiter or limiter_from(settings)
     )
-    return ProxyApp(settings, authorizer, resolver, client)
+    return ProxyApp(settings, authorizer, resolver)
