@@ -45,6 +45,8 @@ class Deployer:
             select(Version).where(Version.agent_id == agent.id, Version.version.in_(wanted))
         )
         versions = {v.version: v for v in rows}
+        # Oldest upload first, as DeploymentSpec promises (the newest serving version is the template).
+        traffic = sorted(deployment.traffic, key=lambda t: versions[t["version"]].id)
         targets = tuple(
             VersionTarget(
                 version=t["version"],
@@ -55,7 +57,7 @@ class Deployer:
                 artifact_path=str(self.state.store.path(versions[t["version"]].sha256)),
                 tag=t.get("tag") or traffic_tag(t["version"]),
             )
-            for t in deployment.traffic
+            for t in traffic
         )
         return DeploymentSpec(
             namespace=agent.namespace,

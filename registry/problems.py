@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry.backends.base import BackendError
+from registry.backends.base import BackendError, BackendRejected
 
 log = logging.getLogger("registry.problems")
 MEDIA_TYPE = "application/problem+json"
@@ -72,6 +72,10 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return problem_response(422, "Invalid request", errors[0]["msg"] if errors else None, errors=errors)
+
+    @app.exception_handler(BackendRejected)
+    async def _rejected(_: Request, exc: BackendRejected) -> JSONResponse:
+        return problem_response(422, "Refused by the deploy backend", str(exc))
 
     @app.exception_handler(BackendError)
     async def _backend(_: Request, exc: BackendError) -> JSONResponse:

@@ -14,6 +14,7 @@ Rules every backend keeps, because the registry relies on them:
 - `watch` yields the current status first, then each *change*, and stops by itself once the
   phase is `ready`, `failed` or `absent`, after `max_wait` seconds, or when the caller stops.
 - Failures to reach the backend itself raise `BackendError`; the registry turns that into 503.
+  A refusal of the desired state itself raises `BackendRejected` (a BackendError), which is 422.
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ class TriggerSpec(_Frozen):
 
 class BackendError(RuntimeError):
     """The backend itself could not be reached or refused the request (maps to HTTP 503)."""
+
+
+class BackendRejected(BackendError):
+    """The backend refused this desired state (e.g. a Kubernetes admission error; maps to HTTP 422)."""
 
 
 class DeployBackend(abc.ABC):

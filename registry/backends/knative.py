@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from registry import manifests
 from registry.backends.base import (
     BackendError,
+    BackendRejected,
     Condition,
     DeployBackend,
     DeploymentSpec,
@@ -96,7 +97,7 @@ class KnativeBackend(DeployBackend):
         try:
             return await asyncio.to_thread(func, *args, **kwargs)
         except ApiException as exc:
-            raise BackendError(f"Kubernetes API answered {exc.status}: {_reason(exc)}") from exc
+            raise _api_error(exc) from exc
         except Exception as exc:  # urllib3 connection errors and the like
             raise BackendError(f"Kubernetes API unreachable: {exc}") from exc
 
@@ -129,7 +130,7 @@ class KnativeBackend(DeployBackend):
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise BackendError(f"Kubernetes API answered {exc.status}: {_reason(exc)}") from exc
+            raise _api_error(exc) from exc
         except Exception as exc:
             raise BackendError(f"Kubernetes API unreachable: {exc}") from exc
 
@@ -141,7 +142,7 @@ class KnativeBackend(DeployBackend):
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise BackendError(f"Kubernetes API answered {exc.status}: {_reason(exc)}") from exc
+                raise _api_error(exc) from exc
         except Exception as exc:
             raise BackendError(f"Kubernetes API unreachable: {exc}") from exc
 
@@ -237,6 +238,12 @@ class KnativeBackend(DeployBackend):
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.api.close)
+
+
+def _api_error(exc: ApiException) -> BackendError:
+    """Refusals of the object itself (invalid, conflicting, forbidden) vs an API server in trouble."""
+    kind = BackendRejected if exc.status in (400, 403, 409, 422) else BackendError
+    return kind(f"Kubernetes API answered {exc.status}: {_reason(exc)}")
 
 
 def _reason(exc: ApiException) -> str:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from registry.backends.base import BackendError, DeploymentSpec, Phase, Scaling, TriggerSpec, VersionTarget
+from registry.backends.base import (
+    BackendError,
+    BackendRejected,
+    DeploymentSpec,
+    Phase,
+    Scaling,
+    TriggerSpec,
+    VersionTarget,
+)
 from registry.backends.knative import KnativeBackend
 from registry.settings import RegistrySettings
 from tests.support.fake_kube_api import FakeKubeAPI, running_fake_kube_api
@@ -173,7 +181,7 @@ async def test_api_server_errors_become_backend_errors(
         await backend.deploy(spec())
     fake_kube.fail_with = None
     bad = spec().model_copy(update={"agent": "Not_A_Name"})
-    with pytest.raises(BackendError):  # the name is not a DNS label: refused by the URL/schema check
+    with pytest.raises(BackendRejected, match="422"):  # not a DNS-1123 name: the object is refused
         await backend.deploy(bad)
     from kubernetes import client as k8s
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry.backends.base import BackendError, DeploymentSpec, DeploymentStatus
+from registry.backends.base import BackendError, BackendRejected, DeploymentSpec, DeploymentStatus
 from registry.backends.recording import RecordingBackend
 from registry.settings import RegistrySettings
 from tests.support.postgres import start_postgres
@@ -58,17 +58,30 @@ def test_postgresql_server_down_then_back(tmp_path: Path) -> None:
 
 
 class FailingBackend(RecordingBackend):
+    def __init__(self, error: BackendError) -> None:
+        super().__init__()
+        self.error = error
+
     async def deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
-        raise BackendError("kubernetes API unreachable")
+        raise self.error
 
 
-def test_backend_down_leaves_the_deployment_unchanged(tmp_path: Path, demo_apkg_kit: Path) -> None:
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BackendError("kubernetes API unreachable"), 503),
+        (BackendRejected("admission webhook denied it"), 422),
+    ],
+)
+def test_backend_failure_leaves_the_deployment_unchanged(
+    tmp_path: Path, demo_apkg_kit: Path, error: BackendError, status: int
+) -> None:
     settings = RegistrySettings(data_dir=tmp_path)
-    with run_registry(settings, FailingBackend()) as registry, registry.client() as c:
+    with run_registry(settings, FailingBackend(error)) as registry, registry.client() as c:
         with demo_apkg_kit.open("rb") as fh:
             assert c.post(f"{NS}/packages", files={"file": ("a.apkg", fh)}).status_code == 201
         failed = c.put(f"{NS}/agents/demo-agent/deployment", json={})
-        _assert_503(failed)
-        assert "unreachable" in failed.json()["detail"]
+        assert failed.status_code == status and failed.headers["content-type"] == "application/problem+json"
+        assert str(error) in failed.json()["detail"]
         assert c.get(f"{NS}/agents/demo-agent/deployment").status_code == 404
         assert c.get(f"{NS}/agents/demo-agent").json()["status"]["phase"] == "absent"
