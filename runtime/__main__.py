@@ -10,12 +10,12 @@ import sys
 from runtime.server import run
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime", description="Serve one agent package.")
+def main(argv: list[str] | None = None, prog: str = "python -m runtime") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Serve one agent package.")
     parser.add_argument(
         "package", nargs="?", help="APKG file or prepared folder (default: AGENT_PACKAGE_PATH)"
     )
-    parser.add_argument("--port", type=int, help="port to bind (default: $PORT or 8080)")
+    parser.add_argument("--port", "-p", type=int, help="port to bind (default: $PORT or 8080)")
     parser.add_argument("--host", help="address to bind (default: 0.0.0.0)")
     args = parser.parse_args(argv)
     return run(args.package, port=args.port, host=args.host)
