@@ -22,6 +22,16 @@ PROXY_SECONDS = Histogram(
     "Proxied exchanges from decision to the last response byte, by response status class.",
     ["status"],
 )
+_proxy_children: dict[int, Histogram] = {}
+
+
+def observe_proxied(status: int, seconds: float) -> None:
+    """Observe one proxied exchange (labelled children cached: this runs per request)."""
+    group = status // 100
+    child = _proxy_children.get(group)
+    if child is None:
+        child = _proxy_children[group] = PROXY_SECONDS.labels(f"{group}xx")
+    child.observe(seconds)
 
 
 class DecisionMetrics:

@@ -14,9 +14,9 @@ every connection per request), aiohttp 1,000-1,500 on the same machine in the sa
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -68,13 +68,11 @@ class BodyTooLarge(Exception):
 
 def _drop_hop_by_hop(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """Also drops the headers the `Connection` header names (RFC 9110 section 7.6.1)."""
-    named = {
-        token.strip().lower()
-        for name, value in raw
-        if name.lower() == b"connection"
-        for token in value.split(b",")
-    }
-    return [(n, v) for n, v in raw if n.lower() not in HOP_BY_HOP and n.lower() not in named]
+    dropped = HOP_BY_HOP
+    connection = [value for name, value in raw if name.lower() == b"connection"]
+    if connection:
+        dropped = HOP_BY_HOP | {t.strip().lower() for value in connection for t in value.split(b",")}
+    return [(n, v) for n, v in raw if n.lower() not in dropped]
 
 
 class ProxyApp(GatewayApp):
@@ -107,7 +105,7 @@ class ProxyApp(GatewayApp):
     ) -> None:
         request_id = headers.request_id
         if request_id is None or not _REQUEST_ID_RE.fullmatch(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()
         if not decision.allowed:
             await respond(
                 send,
@@ -119,7 +117,7 @@ class ProxyApp(GatewayApp):
         started = time.perf_counter()
         status = await self._exchange(scope, receive, send, headers, decision, request_id)
         elapsed = time.perf_counter() - started
-        metrics.PROXY_SECONDS.labels(f"{status // 100}xx").observe(elapsed)
+        metrics.observe_proxied(status, elapsed)
         log.info(
             "proxied",
             extra={
