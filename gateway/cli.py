@@ -54,18 +54,11 @@ def serve(
         from gateway.authz import build_authz_app
 
         asgi = build_authz_app(settings)
-    proxy = settings.mode == "proxy"
     uvicorn.run(
         asgi,
         host=settings.host,
         port=settings.port,
         log_config=None,
-        access_log=False,
-        # The gateway is the edge: the peer address is the client (uvicorn would otherwise take
-        # X-Forwarded-For from loopback peers at face value before we append to it).
-        proxy_headers=False,
-        # The proxy passes the agent's own Date/Server headers through.
-        server_header=not proxy,
-        date_header=not proxy,
         lifespan="on",
+        **settings.uvicorn_options(),
     )

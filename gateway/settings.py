@@ -75,6 +75,19 @@ class GatewaySettings(BaseSettings):
     upstream_connect_timeout: float = Field(5.0, gt=0)
     upstream_max_connections: int = Field(256, ge=1)
 
+    def uvicorn_options(self) -> dict[str, object]:
+        """uvicorn.Config keywords the gateway needs, whoever starts the server (CLI or `par up`):
+        it is the edge, so uvicorn must not take X-Forwarded-For from loopback peers at face value
+        (the proxy appends the real peer itself), and in proxy mode the agent's own Date/Server
+        headers pass through instead of uvicorn's being added."""
+        proxy = self.mode == "proxy"
+        return {
+            "proxy_headers": False,
+            "server_header": not proxy,
+            "date_header": not proxy,
+            "access_log": False,
+        }
+
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:

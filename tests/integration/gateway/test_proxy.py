@@ -122,7 +122,7 @@ def resolver(upstream) -> CountingResolver:
 def proxy(resolver) -> Iterator[str]:
     settings = GatewaySettings(mode="proxy", max_body_bytes=100_000, upstream_timeout=0.5)
     app = build_proxy_app(settings, StaticPolicy(Policy.from_snapshot(snapshot([RECORD]))), resolver)
-    with serve(app, server_header=False, date_header=False, proxy_headers=False) as url:
+    with serve(app, **settings.uvicorn_options()) as url:
         yield url
 
 
