@@ -24,7 +24,7 @@ from registry.api.views import (
 )
 from registry.models import Agent, Deployment, Namespace, Version
 from registry.problems import Problem
-from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, VersionOut
+from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, StatusOut, VersionOut
 
 router = APIRouter(tags=["agents"])
 
@@ -90,7 +90,19 @@ _LATEST = (
     .scalar_subquery()
 )
 _AGENT_WITH_STATUS = (
-    select(Agent, Deployment, _LATEST)
+    select(
+        Agent.namespace,
+        Agent.name,
+        Agent.public,
+        Agent.rate,
+        Agent.burst,
+        Agent.created_at,
+        _LATEST.label("latest_version"),
+        Deployment.phase,
+        Deployment.url,
+        Deployment.conditions,
+        Deployment.last_error,
+    )
     .outerjoin(Deployment, Deployment.agent_id == Agent.id)
     .where(Agent.namespace == bindparam("namespace"), Agent.name == bindparam("name"))
 )
@@ -99,11 +111,25 @@ _AGENT_WITH_STATUS = (
 @router.get("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
 async def get_agent(name: str, session: Session, _: Admin, namespace: str = NamespacePath) -> Response:
     query = _AGENT_WITH_STATUS.params(namespace=namespace, name=name)
-    row = (await session.execute(query)).first()  # one round trip: this is the hot read
+    row = (await session.execute(query)).first()  # one round trip, plain columns: the hot read
     if row is None:
         raise Problem(404, "Agent not found", f"no agent {namespace}/{name}")
-    agent, deployment, version = row
-    return json_response(agent_out(agent, version, deployment))
+    status = (
+        StatusOut(phase=row.phase, url=row.url, conditions=row.conditions, message=row.last_error)
+        if row.phase is not None
+        else StatusOut(phase="absent")
+    )
+    body = AgentOut(
+        namespace=row.namespace,
+        name=row.name,
+        public=row.public,
+        rate=row.rate,
+        burst=row.burst,
+        created_at=row.created_at,
+        latest_version=row.latest_version,
+        status=status,
+    )
+    return json_response(body)
 
 
 @router.patch("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
