@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from gateway.apikeys import generate_key, hash_key
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_http
+
+PAR = str(Path(sys.executable).parent / "par")
 
 HOST = "demo-agent.default.127.0.0.1.sslip.io"
 
@@ -62,3 +68,21 @@ def serve(app: Any, **config: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@contextmanager
+def run_par(args: list[str], ready_url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run `par <args>` as a user would (stderr to `log`) until `ready_url` answers 200; stop it after."""
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            [PAR, *args], env={**os.environ, **(env or {})}, stderr=stderr, stdout=subprocess.DEVNULL
+        )
+    try:
+        try:
+            wait_http(ready_url, timeout=60)
+        except TimeoutError:
+            raise RuntimeError(f"par {' '.join(args)} did not get ready: {log.read_text()[-2000:]}") from None
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.gateway import HOST, make_key, snapshot
-from tests.support.net import free_port, wait_http
+from tests.support.gateway import HOST, make_key, run_par, snapshot
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.integration
 
 REFRESH = 0.5
-PAR = str(Path(sys.executable).parent / "par")
 DOOMED_KEY, DOOMED = make_key(tenant="acme")
 
 
@@ -44,29 +40,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway,
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps(snapshot([record, DOOMED])))
     port = free_port()
-    env = {
-        **os.environ,
-        "PAR_GATEWAY_REFRESH_INTERVAL": str(REFRESH),
-        "KOURIER_EXTAUTHZ_PATHPREFIX": "/check",
-    }
+    env = {"PAR_GATEWAY_REFRESH_INTERVAL": str(REFRESH), "KOURIER_EXTAUTHZ_PATHPREFIX": "/check"}
     log = tmp_path / "gateway.log"
-    with open(log, "wb") as stderr:
-        proc = subprocess.Popen(
-            [PAR, "gateway", "serve", "--mode", "authz", "--port", str(port), "--policy-file", str(policy)],
-            env=env,
-            stderr=stderr,
-            stdout=subprocess.DEVNULL,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{url}/readyz", timeout=30)
-        except TimeoutError:
-            raise RuntimeError(f"gateway did not start: {log.read_text()[-2000:]}") from None
+    url = f"http://127.0.0.1:{port}"
+    args = ["gateway", "serve", "--mode", "authz", "--port", str(port), "--policy-file", str(policy)]
+    with run_par(args, f"{url}/readyz", log, env):
         yield Gateway(url, policy, log), key, record
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_acceptance_allow_and_deny(gateway) -> None:
