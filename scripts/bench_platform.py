@@ -87,11 +87,6 @@ def wrk_p50_ms(url: str, headers: dict[str, str], duration: int) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def instance_port(pid: int) -> int:
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return int(next(v for v in environ if v.startswith(b"PORT=")).split(b"=", 1)[1])
-
-
 def tree_rss_kib(root: int) -> dict[int, int]:
     """VmRSS of `root` and all its descendants, by pid."""
     children: dict[int, list[int]] = {}
@@ -159,10 +154,10 @@ def main() -> None:
         # 2. warm (min-scale 1 keeps the instance while wrk calls it directly)
         with platform.registry() as client:
             client.put("/v1/namespaces/default/agents/demo-agent/deployment", json={"min_scale": 1})
-        [pid] = wait_until(lambda: len(pids := platform.agent_pids("demo-agent")) == 1 and pids, 30,
-                           "not exactly one warm instance")
+        wait_until(lambda: len(platform.agent_pids("demo-agent")) == 1, 30, "not exactly one warm instance")
         assert platform.call("demo-agent", "/api/hello", method="GET").status_code == 200  # ready
-        direct_url = f"http://127.0.0.1:{instance_port(pid)}/api/hello"
+        [instance] = platform.instances("demo-agent")
+        direct_url = f"http://127.0.0.1:{instance['port']}/api/hello"
         gateway_url = f"{platform.info['gateway_url']}/api/hello"
         headers = {"Host": f"demo-agent.default.{platform.info['domain']}",
                    "Authorization": f"Bearer {platform.admin_key}"}

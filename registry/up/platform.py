@@ -85,7 +85,8 @@ class Platform:
         atexit.register(self.supervisor.kill_all_now)
 
         await self._serve("eventing", await self._eventing_app(urls["activator"]), sockets.pop("eventing"))
-        await self._serve("activator", Activator(self.supervisor), sockets.pop("activator"))
+        activator = Activator(self.supervisor, self.supervisor.statuses)
+        await self._serve("activator", activator, sockets.pop("activator"))
 
         backend = LocalBackend(
             self.supervisor,

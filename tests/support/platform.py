@@ -126,37 +126,39 @@ class ParUp:
 
     # -- processes --------------------------------------------------------------------------
 
+    def instances(self, agent: str | None = None) -> list[dict[str, Any]]:
+        """The platform's own view of its instances (activator `/status`), newest state."""
+        statuses = httpx.get(f"{self.info['activator_url']}/status", timeout=10).json()
+        return [
+            instance
+            for status in statuses if agent is None or status["name"] == agent
+            for revision in status["revisions"]
+            for instance in revision["instances"]
+        ]
+
     def agent_pids(self, agent: str | None = None) -> list[int]:
-        """Runtime processes started by this `par up` (for `agent` only, if given)."""
-        return [pid for pid in _children(self.pid) if _is_instance(pid, agent)]
+        """Pids of the agent's instances that exist as processes under this `par up` (started
+        directly or forked by the runtime template)."""
+        tree = set(self.descendants())
+        return [i["pid"] for i in self.instances(agent) if i["pid"] in tree and alive(i["pid"])]
 
     def descendants(self) -> list[int]:
-        return _children(self.pid)
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == parent:
-            found.append(int(entry.name))
-    return found
-
-
-def _is_instance(pid: int, agent: str | None) -> bool:
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    if b"runtime" not in cmdline:
-        return False
-    return agent is None or f"K_SERVICE={agent}".encode() in environ
+        """Every process below `par up`: the broker, the runtime template, the instances."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+        found, todo = [], list(children.get(self.pid, []))
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children.get(pid, [])
+        return found
 
 
 def alive(pid: int) -> bool:

@@ -3,12 +3,15 @@
 Loopback only and without authentication, it is how platform parts reach an agent without a
 key: the eventing dispatcher delivers triggers here (`PAR_EVENTING_SERVICE_URL_TEMPLATE`
 = `http://127.0.0.1:{port}/{namespace}/{name}`), so an event wakes an agent from zero exactly as
-a request through the gateway does. `GET /metrics` serves the platform's Prometheus metrics.
+a request through the gateway does. `GET /metrics` serves the platform's Prometheus metrics and
+`GET /status` every agent's instances (pid, port, state, in flight) as JSON.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -27,8 +30,11 @@ _DROP = frozenset({b"host", b"connection", b"keep-alive", b"transfer-encoding", 
 class Activator:
     """ASGI app forwarding path-routed requests through a `Resolver`."""
 
-    def __init__(self, resolver: Resolver, timeout: float = 300.0) -> None:
+    def __init__(
+        self, resolver: Resolver, status: Callable[[], Any] = list, timeout: float = 300.0
+    ) -> None:
         self.resolver = resolver
+        self.status = status
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -40,6 +46,9 @@ class Activator:
         parts = scope["path"].lstrip("/").split("/", 2)
         if parts == ["metrics"]:
             await _reply(send, 200, generate_latest(), CONTENT_TYPE_LATEST.encode())
+            return
+        if parts == ["status"]:
+            await _reply(send, 200, json.dumps(self.status()).encode(), b"application/json")
             return
         if len(parts) < 2 or not all(parts[:2]):
             await _reply(send, 404, b"use /{namespace}/{agent}/{path}\n")

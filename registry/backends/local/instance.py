@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -41,7 +42,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with(parent_pid: int) -> Callable[[], None] | None:
+def open_log(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("ab")
+
+
+def die_with(parent_pid: int) -> Callable[[], None] | None:
     """A preexec_fn asking the kernel to SIGKILL the child when its parent dies (Linux only)."""
     if not sys.platform.startswith("linux"):
         return None
@@ -68,10 +74,15 @@ def log_tail(path: Path, since: int = 0, max_bytes: int = 1500) -> str:
 
 
 class Instance:
-    """A started (or starting) runtime process; the pool owns its bookkeeping fields."""
+    """A started (or starting) runtime process; the pool owns its bookkeeping fields.
 
-    def __init__(self, proc: asyncio.subprocess.Process, port: int, log_path: Path, log_start: int) -> None:
-        self.proc = proc
+    `exited` resolves with the exit code (None when unknown) however the process was started:
+    directly by the platform (`spawn`) or forked by the runtime template (`template.py`)."""
+
+    def __init__(
+        self, pid: int, port: int, log_path: Path, log_start: int, exited: asyncio.Future[int | None]
+    ) -> None:
+        self.pid = pid
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -81,17 +92,17 @@ class Instance:
         self.started_at = time.monotonic()
         self.ready_at: float | None = None
         self.last_used = self.started_at
-        self.exited = asyncio.ensure_future(proc.wait())
+        self.exited = exited
 
     @property
-    def pid(self) -> int:
-        return self.proc.pid
+    def returncode(self) -> int | None:
+        return self.exited.result() if self.exited.done() else None
 
     @classmethod
     async def spawn(cls, command: Sequence[str], env: Mapping[str, str], log_path: Path) -> Instance:
+        """Start `command` (e.g. `python -m runtime`) as a child of the platform."""
         port = free_port()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
+        with open_log(log_path) as log:
             log_start = log.tell()
             proc = await asyncio.create_subprocess_exec(
                 *command,
@@ -100,9 +111,9 @@ class Instance:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # own session and process group: stop() signals the group
-                preexec_fn=_die_with(os.getpid()),
+                preexec_fn=die_with(os.getpid()),
             )
-        return cls(proc, port, log_path, log_start)
+        return cls(proc.pid, port, log_path, log_start, asyncio.ensure_future(proc.wait()))
 
     async def wait_ready(self, client: httpx.AsyncClient, within: float) -> None:
         """Poll `/readyz` until 200; raise StartFailed if the process exits or time runs out."""
@@ -111,7 +122,7 @@ class Instance:
         while True:
             if self.exited.done():
                 raise StartFailed(
-                    f"instance exited with code {self.proc.returncode} before it was ready: "
+                    f"instance exited with code {self.returncode} before it was ready: "
                     f"{self.output() or 'no output'}"
                 )
             with contextlib.suppress(httpx.HTTPError):
@@ -132,7 +143,7 @@ class Instance:
 
     def _signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
+            os.killpg(self.pid, sig)
 
     async def stop(self, grace: float) -> None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds."""

@@ -223,7 +223,7 @@ class RevisionPool:
         STOPS.labels("crash").inc()
         if instance.ready_at is not None and time.monotonic() - instance.ready_at > 30:
             self.failures = 0  # a long-lived instance crashing is not a crash loop
-        self._failed(f"instance pid {instance.pid} exited with code {instance.proc.returncode}", crashed=True)
+        self._failed(f"instance pid {instance.pid} exited with code {instance.returncode}", crashed=True)
 
     def _forget(self, instance: Instance) -> None:
         if instance in self.instances:

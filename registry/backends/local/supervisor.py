@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import sys
@@ -26,9 +27,11 @@ from .instance import Instance
 from .pool import RevisionPool
 from .settings import LocalSettings
 from .spec import RevisionSpec
+from .template import RuntimeTemplate, TemplateUnavailable
 from .traffic import pick_version, validate_split
 
 RUNTIME_COMMAND: tuple[str, ...] = (sys.executable, "-m", "runtime")
+log = logging.getLogger("par.local")
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Supervisor:
         self._reaper: asyncio.Task[None] | None = None
         self._version = 0
         self._changed = asyncio.Event()
+        self._template: RuntimeTemplate | None = None
+        self._template_start: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -61,6 +66,10 @@ class Supervisor:
         """Start the idle reaper (idempotent)."""
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_forever())
+        if self.settings.prefork and self._command == RUNTIME_COMMAND and self._template is None:
+            log_path = self.settings.data_dir / "logs" / "runtime-template.log"
+            self._template = RuntimeTemplate(self._base_env(), log_path)
+            self._template_start = asyncio.create_task(self._start_template(self._template))
 
     async def close(self) -> None:
         """Stop every instance; the platform calls this on Ctrl-C / SIGTERM."""
@@ -71,6 +80,10 @@ class Supervisor:
         pools = [p for s in self._services.values() for p in s.revisions.values()]
         await asyncio.gather(*(p.close() for p in pools))
         self._services.clear()
+        if self._template_start is not None:
+            self._template_start.cancel()
+        if self._template is not None:
+            await self._template.close()
         await self._client.aclose()
 
     def kill_all_now(self) -> None:
@@ -78,6 +91,8 @@ class Supervisor:
         for service in self._services.values():
             for pool in service.revisions.values():
                 pool.kill_all_now()
+        if self._template is not None:
+            self._template.kill_now()
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
@@ -174,10 +189,15 @@ class Supervisor:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    @staticmethod
+    def _base_env() -> dict[str, str]:
+        """The platform's environment minus its own `PAR_*` settings (agents must not see them)."""
+        return {k: v for k, v in os.environ.items() if not k.startswith("PAR_")}
+
     def _instance_env(self, spec: RevisionSpec) -> dict[str, str]:
-        """The platform's environment minus its own `PAR_*` settings, plus Knative's variables,
-        then the deployment's own env (which wins, as in the design's precedence)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PAR_")}
+        """The base environment plus Knative's variables, then the deployment's own env (which
+        wins, as in the design's precedence)."""
+        env = self._base_env()
         env.update(
             AGENT_PACKAGE_PATH=str(spec.package_dir),
             PAR_RUNTIME_HOST="127.0.0.1",  # loopback only: the gateway is the way in
@@ -189,8 +209,19 @@ class Supervisor:
         return env
 
     async def _launch(self, spec: RevisionSpec) -> Instance:
+        """Fork from the warm runtime template when it runs, else start `python -m runtime`."""
         log_path = self.settings.data_dir / "logs" / f"{spec.namespace}.{spec.agent}.{spec.version}.log"
-        return await Instance.spawn(self._command, self._instance_env(spec), log_path)
+        env = self._instance_env(spec)
+        if self._template is not None and self._template.ready:
+            with contextlib.suppress(TemplateUnavailable):
+                return await self._template.fork(env, log_path)
+        return await Instance.spawn(self._command, env, log_path)
+
+    async def _start_template(self, template: RuntimeTemplate) -> None:
+        try:
+            await template.start()
+        except Exception:  # instances are then started directly, only slower
+            log.exception("runtime template failed to start")
 
     async def _reap_forever(self) -> None:
         tick = min(1.0, max(self.settings.scale_to_zero_after / 4, 0.05))

@@ -6,6 +6,8 @@ ones `par manifests` prints for a cluster (`registry.manifests.trigger` / `.brok
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import httpx
@@ -19,8 +21,9 @@ _API = "/apis/eventing.knative.dev/v1/namespaces/{namespace}/{kind}/{name}"
 class EventingAdmin:
     """A small client of the eventing admin API."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, ready_within: float = 15.0) -> None:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=10.0)
+        self._ready_within = ready_within
 
     async def apply_trigger(self, spec: TriggerSpec) -> None:
         broker_url = _API.format(namespace=spec.namespace, kind="brokers", name=spec.broker)
@@ -28,6 +31,21 @@ class EventingAdmin:
             await self._call("PUT", broker_url, manifests.broker(spec.namespace, spec.broker))
         trigger_url = _API.format(namespace=spec.namespace, kind="triggers", name=spec.name)
         await self._call("PUT", trigger_url, manifests.trigger(spec))
+        await self._wait_ready(trigger_url)
+
+    async def _wait_ready(self, url: str) -> None:
+        """Return once the dispatcher consumes for the trigger (its consumer group joined), so
+        that an event sent right after `par trigger create` is delivered: a new Knative Kafka
+        trigger starts at the latest offset, events before that are not for it. Bounded; a
+        trigger still joining after that is left to become ready on its own."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._ready_within):
+                while True:
+                    response = await self._call("GET", url, missing_ok=True)
+                    conditions = response.json().get("status", {}).get("conditions", []) if response else []
+                    if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                        return
+                    await asyncio.sleep(0.1)
 
     async def delete_trigger(self, namespace: str, name: str) -> None:
         url = _API.format(namespace=namespace, kind="triggers", name=name)
