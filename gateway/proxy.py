@@ -91,6 +91,9 @@ class ProxyApp(GatewayApp):
                 sock_read=self.settings.upstream_timeout,
             ),
             auto_decompress=False,  # bytes pass through as the agent sent them
+            # Never keep an agent's Set-Cookie: a session-wide jar would replay one caller's cookies
+            # on every other caller's requests.
+            cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
         await super().startup()

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -46,7 +47,12 @@ class Upstream:
                     "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]],
                 }
             ).encode()
-            await self._reply(send, 200, body, [(b"keep-alive", b"timeout=5"), (b"x-agent", b"yes")])
+            extra = [
+                (b"keep-alive", b"timeout=5"),
+                (b"x-agent", b"yes"),
+                (b"set-cookie", b"session=secret; Path=/"),
+            ]
+            await self._reply(send, 200, body, extra)
         elif path == "/upload":
             digest, size = hashlib.sha256(), 0
             while True:
@@ -156,6 +162,15 @@ def test_forwards_with_forwarding_headers_and_without_hop_by_hop(proxy: str) -> 
     assert response.headers["x-request-id"] == "req-123"
 
 
+def test_cookies_are_passed_through_never_kept_for_other_callers(proxy: str) -> None:
+    first = httpx.get(f"{proxy}/echo", headers=AUTH)
+    assert first.headers["set-cookie"] == "session=secret; Path=/"
+    second = httpx.get(f"{proxy}/echo", headers=AUTH)
+    assert "cookie" not in dict(second.json()["headers"])
+    with_cookie = httpx.get(f"{proxy}/echo", headers={**AUTH, "Cookie": "mine=1"})
+    assert dict(with_cookie.json()["headers"])["cookie"] == "mine=1"
+
+
 def test_a_request_id_is_made_when_none_or_a_bad_one_is_given(proxy: str) -> None:
     for given in ({}, {"X-Request-Id": "bad id\twith spaces"}):
         response = httpx.get(f"{proxy}/echo", headers={**AUTH, **given})
@@ -200,6 +215,9 @@ def test_response_body_is_streamed_and_the_upstream_held_until_the_end(
         assert resolver.in_flight == 1
         app.release.set()
         assert b"".join(chunks) == b"released\n"
+    deadline = time.monotonic() + 5  # released right after the last byte went out
+    while resolver.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert resolver.in_flight == 0
 
 
