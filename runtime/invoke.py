@@ -51,17 +51,19 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
 async def call(fn: Callable[..., Any], *args: Any, time_limit: float, what: str) -> Any:
     """Run `fn(*args)` within `time_limit` seconds. A sync function that times out keeps its thread
     until it returns (Python cannot kill it), but the caller gets its 504 on time."""
+    deadline = asyncio.timeout(time_limit)  # no extra task per call, unlike wait_for
     try:
-        if inspect.iscoroutinefunction(fn):
-            result = await asyncio.wait_for(fn(*args), time_limit)
-        else:
-            result = await asyncio.wait_for(_in_thread(fn, *args), time_limit)
-            if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, time_limit)
-    except TimeoutError:
-        log.warning("%s timed out after %ss", what, time_limit)
-        raise HandlerFailed(504, "timeout", f"{what} did not finish within {time_limit:g}s") from None
+        async with deadline:
+            if inspect.iscoroutinefunction(fn):
+                result = await fn(*args)
+            else:
+                result = await _in_thread(fn, *args)
+                if inspect.isawaitable(result):
+                    result = await result
     except Exception as exc:
+        if deadline.expired():
+            log.warning("%s timed out after %ss", what, time_limit)
+            raise HandlerFailed(504, "timeout", f"{what} did not finish within {time_limit:g}s") from None
         log.exception("%s raised %s", what, type(exc).__name__)
         raise HandlerFailed(500, "handler_error", f"{what} raised: {exc}", type(exc).__name__) from exc
     return result

@@ -12,7 +12,10 @@ import logging
 import sys
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
-_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# uvicorn adds `color_message` (the message with ANSI colours) to its records: noise in JSON.
+_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

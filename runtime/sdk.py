@@ -77,6 +77,10 @@ def _content_type(data: Any) -> str:
     return "text/plain; charset=utf-8" if isinstance(data, str) else "application/json"
 
 
+def _failed(event_type: str, sink: str, exc: Exception) -> EmitError:
+    return EmitError(f"sending {event_type} to {sink} failed: {exc.__class__.__name__}: {exc}")
+
+
 def _check(response: httpx.Response, sink: str) -> httpx.Response:
     if response.status_code >= 300:
         raise EmitError(f"sink {sink} answered HTTP {response.status_code}: {response.text[:200]}")
@@ -99,7 +103,7 @@ def emit(
     try:
         response = httpx.post(target, headers=message.headers, content=message.body, timeout=timeout)
     except httpx.HTTPError as exc:
-        raise EmitError(f"sending {type} to {target} failed: {exc.__class__.__name__}: {exc}") from exc
+        raise _failed(type, target, exc) from exc
     return _check(response, target)
 
 
@@ -116,9 +120,9 @@ async def aemit(
     """`emit` for async code."""
     target = _sink(sink)
     message = build_message(type, data, source=source, subject=subject, extensions=extensions)
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        try:
             response = await client.post(target, headers=message.headers, content=message.body)
-    except httpx.HTTPError as exc:
-        raise EmitError(f"sending {type} to {target} failed: {exc.__class__.__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise _failed(type, target, exc) from exc
     return _check(response, target)

@@ -58,6 +58,20 @@ def runtime_env(work_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_par(
+    args: list[str], work: Path, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `par ARGS` to completion (for commands expected to finish or to fail)."""
+    return subprocess.run(
+        [str(PAR), *args],
+        env=runtime_env(work, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def launch(
     args: list[str], log_path: Path, env: dict[str, str], *, module: bool = False
 ) -> subprocess.Popen[bytes]:

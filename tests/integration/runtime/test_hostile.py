@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.runtime.conftest import PAR, runtime_env
+from tests.integration.runtime.conftest import run_par
 from tests.support.apkgs import repack, unix_entry
 from tests.support.net import free_port
 
@@ -19,14 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def _serve(pkg: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PAR), "runtime", "serve", str(pkg), "--port", str(free_port())],
-        env=runtime_env(tmp_path / "work", **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_par(["runtime", "serve", str(pkg), "--port", str(free_port())], tmp_path / "work", 60, **env)
 
 
 def _manifest_with(apkg: Path, **changes: object) -> bytes:

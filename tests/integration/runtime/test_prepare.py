@@ -4,7 +4,6 @@ own packages win over the package's copies."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from runtime.apkg import ApkgError
 from runtime.prepare import installer_command, prepare
-from tests.integration.runtime.conftest import PAR, start
+from tests.integration.runtime.conftest import run_par, start
 from tests.support.apkgs import DEMO_AGENT, build_apkg, repack
 
 pytestmark = pytest.mark.integration
@@ -64,13 +63,7 @@ def test_served_package_imports_its_deps_but_the_runtime_wins(deps_apkg: Path, t
 
 
 def test_prepare_cli_shows_progress_and_conflicts(deps_apkg: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(PAR), "runtime", "prepare", str(deps_apkg), "--into", str(tmp_path / "p")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_par(["runtime", "prepare", str(deps_apkg), "--into", str(tmp_path / "p")], tmp_path / "work")
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stderr.split())
     assert "installing 2 with uv" in out and "conflict: idna 3.6" in out

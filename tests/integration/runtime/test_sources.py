@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.runtime.conftest import PAR, runtime_env, start
+from tests.integration.runtime.conftest import run_par, start
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.integration
@@ -74,14 +74,7 @@ def test_package_url_retries_server_errors(package_server: PackageServer, tmp_pa
 
 
 def _serve_expecting_failure(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PAR), "runtime", "serve", "--port", str(free_port())],
-        env=runtime_env(tmp_path / "work", **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_par(["runtime", "serve", "--port", str(free_port())], tmp_path / "work", 60, **env)
 
 
 def test_package_url_size_cap_and_client_errors(package_server: PackageServer, tmp_path: Path) -> None:
@@ -105,22 +98,11 @@ def test_no_package_at_all_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_prepare_then_serve_the_prepared_folder(demo_apkg_kit: Path, tmp_path: Path) -> None:
     into = tmp_path / "prepared"
-    first = subprocess.run(
-        [str(PAR), "runtime", "prepare", str(demo_apkg_kit), "--into", str(into)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    prepare_cli = ["runtime", "prepare", str(demo_apkg_kit), "--into", str(into)]
+    first = run_par(prepare_cli, tmp_path / "work")
     assert first.returncode == 0, first.stderr
     assert "prepared demo-agent 0.1.0" in first.stderr
-    again = subprocess.run(
-        [str(PAR), "runtime", "prepare", str(demo_apkg_kit), "--into", str(into)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = run_par(prepare_cli, tmp_path / "work")
     assert "already prepared" in again.stderr
     server = start([str(into)], tmp_path)
     try:
