@@ -47,10 +47,12 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Replaced by the gateway rather than passed on from the caller.
+# Replaced by the gateway rather than passed on from the caller (`expect: 100-continue` was
+# already answered to the caller by the server in front of this app).
 _REPLACED = frozenset(
     {
         b"host",
+        b"expect",
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
