@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 
 from sqlalchemy import select
@@ -29,6 +31,28 @@ def record(deployment: Deployment, status: DeploymentStatus) -> None:
     deployment.last_error = status.message
 
 
+def template_config(spec: DeploymentSpec) -> str:
+    """A digest of what a revision is made of besides its package (Knative revisions are immutable)."""
+    fields = spec.model_dump(include={"scaling", "env", "k_sink", "cluster_local"}, mode="json")
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def name_revision(deployment: Deployment, spec: DeploymentSpec) -> bool:
+    """Give the template's version a revision name matching its configuration: `{agent}-{slug}`
+    the first time, `{agent}-{slug}-g{generation}` when redeployed with another configuration
+    (Knative refuses a changed template under an existing revision's name). True if it changed."""
+    serving = [v for v in spec.versions if v.percent > 0] or list(spec.versions)
+    version = serving[-1].version
+    config = template_config(spec)
+    known = deployment.revisions.get(version)
+    if known is not None and known["config"] == config:
+        return False
+    suffix = None if known is None else f"g{deployment.generation}"
+    name = revision_name(spec.agent, version, suffix)
+    deployment.revisions = {**deployment.revisions, version: {"name": name, "config": config}}
+    return name != serving[-1].revision
+
+
 class Deployer:
     def __init__(self, state: RegistryState) -> None:
         self.state = state
@@ -40,6 +64,7 @@ class Deployer:
         return self.state.settings.broker_ingress_url.format(namespace=namespace, broker=broker)
 
     async def spec(self, session: AsyncSession, agent: Agent, deployment: Deployment) -> DeploymentSpec:
+        """The desired state as stored, with each version's current revision name."""
         wanted = [t["version"] for t in deployment.traffic]
         rows = await session.scalars(
             select(Version).where(Version.agent_id == agent.id, Version.version.in_(wanted))
@@ -50,7 +75,8 @@ class Deployer:
         targets = tuple(
             VersionTarget(
                 version=t["version"],
-                revision=revision_name(agent.name, t["version"]),
+                revision=deployment.revisions.get(t["version"], {}).get("name")
+                or revision_name(agent.name, t["version"]),
                 percent=t["percent"],
                 sha256=versions[t["version"]].sha256,
                 artifact_url=self.state.artifact_url(versions[t["version"]].sha256),
@@ -80,6 +106,8 @@ class Deployer:
     async def apply(self, session: AsyncSession, agent: Agent, deployment: Deployment) -> None:
         """Send the desired state to the backend; a BackendError leaves the transaction to roll back."""
         spec = await self.spec(session, agent, deployment)
+        if name_revision(deployment, spec):
+            spec = await self.spec(session, agent, deployment)
         record(deployment, await self.state.backend.deploy(spec))
 
     def follow(self, namespace: str, agent: str, generation: int) -> None:

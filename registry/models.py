@@ -74,6 +74,8 @@ class Deployment(Base):
     generation: Mapped[int] = mapped_column(Integer, default=1)
     traffic: Mapped[list[Any]] = mapped_column(JSON)  # [{"version", "percent", "tag"}]
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)  # earlier traffic, newest last
+    # version -> {"name": revision name, "config": hash of the template it was created with}
+    revisions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     min_scale: Mapped[int] = mapped_column(Integer, default=0)
     max_scale: Mapped[int | None] = mapped_column(Integer, nullable=True)
     target: Mapped[int | None] = mapped_column(Integer, nullable=True)

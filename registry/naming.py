@@ -21,9 +21,10 @@ def _fit(name: str) -> str:
     return f"{name[:54].rstrip('-')}-{digest}"
 
 
-def revision_name(agent: str, version: str) -> str:
-    """The Knative revision that serves one version: `{agent}-{version slug}`."""
-    return _fit(f"{agent}-{version_slug(version)}")
+def revision_name(agent: str, version: str, suffix: str | None = None) -> str:
+    """The Knative revision that serves one version: `{agent}-{version slug}`, plus `-{suffix}`
+    when the version is redeployed with another configuration (Knative revisions are immutable)."""
+    return _fit(f"{agent}-{version_slug(version)}" + (f"-{suffix}" if suffix else ""))
 
 
 def traffic_tag(version: str) -> str:

@@ -71,6 +71,7 @@ async def deploy(
             generation=0,
             history=[],
             traffic=[],
+            revisions={},
             cluster_local=state.settings.cluster_local,
         )
         session.add(deployment)

@@ -124,7 +124,11 @@ def deployment_out(agent: Agent, deployment: Deployment) -> DeploymentOut:
         agent=agent.name,
         generation=deployment.generation,
         traffic=[
-            TrafficTargetOut(**t, revision=revision_name(agent.name, t["version"]))
+            TrafficTargetOut(
+                **t,
+                revision=deployment.revisions.get(t["version"], {}).get("name")
+                or revision_name(agent.name, t["version"]),
+            )
             for t in deployment.traffic
         ],
         min_scale=deployment.min_scale,

@@ -11,9 +11,10 @@ exactly as a cluster would be, for the custom-resource paths the registry uses:
 What it models: apply requires `fieldManager` and `Content-Type: application/apply-patch+yaml`;
 applied objects are validated against the real Knative CRD schemas (strict, so unknown fields are
 refused rather than pruned) and rejected with a 422 `Status`, as are names that are not DNS-1123
-subdomains; uid, creationTimestamp,
-resourceVersion, generation (bumped when `spec` changes), managedFields; 404 `Status` bodies;
-watches streaming ADDED/MODIFIED/DELETED events from a resourceVersion until `timeoutSeconds`.
+subdomains; Knative's refusal (400) of a Service template changed under the same revision name;
+uid, creationTimestamp, resourceVersion, generation (bumped when `spec` changes), managedFields;
+404 `Status` bodies; watches streaming ADDED/MODIFIED/DELETED events from a resourceVersion
+until `timeoutSeconds`.
 
 What it does NOT model: no Knative controllers (tests set `status` themselves with
 `set_status`, playing the controller), no admission webhooks or defaulting, no discovery, RBAC,
@@ -59,6 +60,18 @@ def _status(code: int, reason: str, message: str) -> JSONResponse:
         "code": code,
     }
     return JSONResponse(body, status_code=code)
+
+
+def _unnamed_template_change(existing: dict[str, Any] | None, applied: dict[str, Any]) -> str | None:
+    """Knative's webhook: a Service template that keeps its revision name must not change
+    (revisions are immutable). Modelled for the current template only, not older revisions."""
+    if existing is None:
+        return None
+    old, new = existing["spec"]["template"], applied["spec"]["template"]
+    name = old.get("metadata", {}).get("name")
+    if name and name == new.get("metadata", {}).get("name") and old != new:
+        return f"Saw the following changes without a name change (-old +new): spec.template (revision {name})"
+    return None
 
 
 @dataclass
@@ -173,6 +186,9 @@ class FakeKubeAPI:
                 422, "Invalid", f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain'
             )
         existing = self.objects.get(key)
+        refused = _unnamed_template_change(existing, applied) if plural == "services" else None
+        if refused:
+            return _status(400, "BadRequest", refused)
         meta = applied["metadata"]
         if existing is None:
             meta.update(

@@ -88,7 +88,13 @@ async def test_deploy_is_a_server_side_apply_by_par_registry(
     # Applying the same spec again changes nothing; a new spec is a new generation in place.
     await backend.deploy(spec())
     assert fake_kube.get(*SERVING, "default", "demo-agent")["metadata"]["generation"] == 1
-    await backend.deploy(spec(generation=2, max_scale=5))
+    with pytest.raises(BackendRejected, match="without a name change"):  # Knative's immutability rule
+        await backend.deploy(spec(generation=2, max_scale=5))
+    renamed = spec(generation=2, max_scale=5)
+    renamed = renamed.model_copy(
+        update={"versions": (renamed.versions[0].model_copy(update={"revision": "demo-agent-0-1-0-g2"}),)}
+    )
+    await backend.deploy(renamed)
     again = fake_kube.get(*SERVING, "default", "demo-agent")
     assert again["metadata"]["generation"] == 2
     assert again["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "5"
@@ -225,5 +231,14 @@ def test_registry_deploys_through_knative_and_records_readiness(
             ],
             "message": None,
         }
+        # Redeploying the same version with other scaling needs a new revision name on Knative.
+        again = c.put("/v1/namespaces/default/agents/demo-agent/deployment", json={"max_scale": 4})
+        assert again.status_code == 200, again.text
+        assert again.json()["traffic"][0]["revision"] == "demo-agent-0-1-0-g2"
+        service = fake_kube.get(*SERVING, "default", "demo-agent")
+        assert service["spec"]["template"]["metadata"]["name"] == "demo-agent-0-1-0-g2"
+        assert service["spec"]["traffic"][0]["revisionName"] == "demo-agent-0-1-0-g2"
+        same = c.put("/v1/namespaces/default/agents/demo-agent/deployment", json={"max_scale": 4}).json()
+        assert same["traffic"][0]["revision"] == "demo-agent-0-1-0-g2"  # same configuration, same revision
         assert c.delete("/v1/namespaces/default/agents/demo-agent").status_code == 204
         assert fake_kube.get(*SERVING, "default", "demo-agent") is None
