@@ -221,41 +221,26 @@ def install_dependencies(prepared: Prepared, deps_dir: Path, progress: Progress 
         progress(f"conflict: {conflict}")
 
 
-def installer_command(requirements_file: Path, target: Path) -> list[str]:
-    """`uv pip install --target` when uv is available (next to this Python or on PATH), else pip."""
-    uv = Path(sys.executable).with_name("uv")
-    uv_path = str(uv) if uv.is_file() else shutil.which("uv")
-    if uv_path:
-        return [
-            uv_path,
-            "pip",
-            "install",
-            "--python",
-            sys.executable,
-            "--target",
-            str(target),
-            "-r",
-            str(requirements_file),
-        ]
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--target",
-        str(target),
-        "-r",
-        str(requirements_file),
-    ]
+def find_uv() -> str | None:
+    """uv next to this Python (a venv with uv installed) or on PATH."""
+    beside = Path(sys.executable).with_name("uv")
+    return str(beside) if beside.is_file() else shutil.which("uv")
+
+
+def installer_command(requirements_file: Path, target: Path, uv: str | None) -> list[str]:
+    """`uv pip install --target` when uv is given, else `pip install --target` with this Python."""
+    if uv:
+        return [uv, "pip", "install", "--python", sys.executable, "--target", str(target),
+                "-r", str(requirements_file)]  # fmt: skip
+    return [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+            "--target", str(target), "-r", str(requirements_file)]  # fmt: skip
 
 
 def _run_installer(requirements: list[str], target: Path, progress: Progress) -> None:
     target.mkdir(parents=True)
     req_file = target.with_name(target.name + ".requirements.txt")
     req_file.write_text("\n".join(requirements) + "\n")
-    command = installer_command(req_file, target)
+    command = installer_command(req_file, target, find_uv())
     tool = Path(command[0]).name
     progress(f"dependencies: installing {len(requirements)} with {tool}: {', '.join(requirements)}")
     try:

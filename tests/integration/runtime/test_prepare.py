@@ -4,13 +4,14 @@ own packages win over the package's copies."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
 from runtime.apkg import ApkgError
-from runtime.prepare import installer_command, prepare
+from runtime.prepare import find_uv, installer_command, prepare
 from tests.integration.runtime.conftest import run_par, start
 from tests.support.apkgs import DEMO_AGENT, build_apkg, repack
 
@@ -35,7 +36,6 @@ def deps_apkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_dependencies_are_installed_once_and_conflicts_reported(deps_apkg: Path, tmp_path: Path) -> None:
     lines: list[str] = []
     prepared = prepare(deps_apkg, tmp_path / "p", progress=lines.append)
-    assert "uv" in Path(installer_command(Path("r"), Path("t"))[0]).name
     assert any("installing 2 with uv: six==1.16.0, idna==3.6" in line for line in lines), lines
     assert prepared.deps_dir is not None and (prepared.deps_dir / "six.py").is_file()
     assert len(prepared.conflicts) == 1
@@ -84,3 +84,12 @@ def test_uninstallable_requirement_is_a_clear_error(tmp_path: Path, deps_apkg: P
         prepare(missing, tmp_path / "p")
     assert caught.value.code == "dependency_install_failed" and "nonexistent" in str(caught.value)
     assert not (tmp_path / "p").exists()
+
+
+def test_pip_installs_when_uv_is_absent(tmp_path: Path) -> None:
+    assert find_uv() is not None  # scripts/bootstrap.sh puts uv in the venv: the default path
+    (tmp_path / "req.txt").write_text("six==1.16.0\n")
+    command = installer_command(tmp_path / "req.txt", tmp_path / "deps", uv=None)
+    assert command[1:4] == ["-m", "pip", "install"]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    assert (tmp_path / "deps" / "six.py").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import threading
 from collections import Counter
@@ -120,10 +121,19 @@ def test_a_served_apkg_is_prepared_once_and_reused(demo_apkg_sdk: Path, tmp_path
         assert any(expected in line["msg"] for line in server.log_lines()), expected
 
 
-def test_an_agent_project_folder_is_served_in_place(tmp_path: Path) -> None:
-    demo = Path(__file__).resolve().parents[3] / "examples" / "demo-agent"
-    server = start([str(demo)], tmp_path)
+def test_an_agent_project_folder_is_served_in_place_with_an_async_handler(tmp_path: Path) -> None:
+    project = tmp_path / "demo-agent"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "examples" / "demo-agent", project)
+    (project / "src" / "main.py").write_text(
+        "import asyncio\n\n\nasync def handler(context):\n"
+        "    await asyncio.sleep(0)\n    return {'async': True, 'received': context}\n"
+    )
+    server = start([str(project)], tmp_path)
     try:
-        assert httpx.post(server.url("/invoke"), json={"y": 2}).json()["received"] == {"y": 2}
+        assert httpx.post(server.url("/invoke"), json={"y": 2}).json() == {
+            "async": True,
+            "received": {"y": 2},
+        }
+        assert httpx.get(server.url("/api/hello")).json() == {"message": "Hello from REST"}
     finally:
         server.stop()
