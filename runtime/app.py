@@ -154,7 +154,10 @@ def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
             return JSONResponse(exc.envelope(), status_code=exc.status)
         if result is None:
             return Response(status_code=202)
-        headers, body = events.reply(event, jsonable_encoder(result), source)
+        try:
+            headers, body = events.reply(event, jsonable_encoder(result), source)
+        except (TypeError, ValueError) as exc:
+            return error_response(500, "bad_result", f"handler result is not JSON-serializable: {exc}")
         return Response(body, status_code=200, headers=headers)
 
 
@@ -164,7 +167,7 @@ def _add_a2a(app: FastAPI, agent: Agent, time_limit: float) -> None:
         return JSONResponse(a2a.agent_card(agent, str(request.base_url)))
 
     @app.post("/a2a")
-    async def a2a_rpc(request: Request) -> JSONResponse:
+    async def a2a_rpc(request: Request) -> Response:
         try:
             payload = json.loads(await request.body())
         except ValueError as exc:
@@ -175,4 +178,4 @@ def _add_a2a(app: FastAPI, agent: Agent, time_limit: float) -> None:
                     "error": {"code": a2a.PARSE_ERROR, "message": f"parse error: {exc}"},
                 }
             )
-        return JSONResponse(await a2a.dispatch(agent, payload, time_limit))
+        return json_result(await a2a.dispatch(agent, payload, time_limit))

@@ -70,6 +70,11 @@ def test_bad_bodies_and_results(testbed: RuntimeProcess) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
     odd = httpx.post(testbed.url("/invoke"), json={"do": "unserializable"})
     assert odd.status_code == 500 and odd.json()["error"]["code"] == "bad_result"
+    event = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t", "ce-type": "com.example.odd"}
+    odd_event = httpx.post(testbed.url("/"), headers=event, json={"do": "unserializable"})
+    assert odd_event.status_code == 500 and odd_event.json()["error"]["code"] == "bad_result"
+    failing_event = httpx.post(testbed.url("/"), headers=event, json={"do": "raise"})
+    assert failing_event.status_code == 500 and failing_event.json()["error"]["code"] == "handler_error"
 
 
 def test_http_server_app_is_the_catch_all(testbed: RuntimeProcess) -> None:
