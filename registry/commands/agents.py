@@ -59,6 +59,27 @@ def get_agent(name: str, namespace: str = NamespaceOpt, output: Output = OutputO
             typer.echo(f"message: {message}")
 
 
+@app.command("update")
+@reports_errors
+def update_agent(
+    name: str,
+    namespace: str = NamespaceOpt,
+    public: bool | None = typer.Option(None, "--public/--private", help="Callable without a key (gateway)"),
+    rate: float | None = typer.Option(None, "--rate", help="Requests/s per key on this agent"),
+    burst: int | None = typer.Option(None, "--burst", help="Burst per key on this agent"),
+    clear_limits: bool = typer.Option(False, "--clear-limits", help="Drop the rate/burst override"),
+    output: Output = OutputOpt,
+) -> None:
+    """Change an agent's gateway policy: public flag and rate-limit override."""
+    body: dict[str, Any] = {"rate": None, "burst": None} if clear_limits else {}
+    body.update({k: v for k, v in {"public": public, "rate": rate, "burst": burst}.items() if v is not None})
+    if not body:
+        raise typer.BadParameter("give --public/--private, --rate, --burst or --clear-limits")
+    with client() as c:
+        agent = c.json("PATCH", _agent_path(namespace, name), json=body)
+    render(agent, output, (*AGENT_COLUMNS, ("RATE", lambda a: a["rate"]), ("BURST", lambda a: a["burst"])))
+
+
 @app.command("delete")
 @reports_errors
 def delete_agent(name: str, namespace: str = NamespaceOpt) -> None:

@@ -61,6 +61,26 @@ def test_deploy_list_get_traffic_rollback(
     assert bad.returncode == 1 and "sum to 100" in bad.stderr
     back = json.loads(par(cli_registry, "rollback", "demo-agent", "-o", "json").stdout)
     assert [(t["version"], t["percent"]) for t in back["traffic"]] == [("0.2.0", 100)]
+    policy = json.loads(
+        par(
+            cli_registry,
+            "agents",
+            "update",
+            "demo-agent",
+            "--public",
+            "--rate",
+            "2.5",
+            "--burst",
+            "5",
+            "-o",
+            "json",
+        ).stdout
+    )
+    assert (policy["public"], policy["rate"], policy["burst"]) == (True, 2.5, 5)
+    cleared = json.loads(
+        par(cli_registry, "agents", "update", "demo-agent", "--clear-limits", "-o", "json").stdout
+    )
+    assert (cleared["public"], cleared["rate"], cleared["burst"]) == (True, None, None)
     par(cli_registry, "agents", "delete", "demo-agent")
     missing = par(cli_registry, "agents", "get", "demo-agent", check=False)
     assert missing.returncode == 1 and "not found" in missing.stderr.lower()
