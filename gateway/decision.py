@@ -65,7 +65,8 @@ def _unauthorized(reason: str, message: str, target: Target) -> Decision:
     if reason == "missing_credentials":
         challenge = _CHALLENGE
     else:
-        challenge = f'{_CHALLENGE.decode()}, error="invalid_token", error_description="{message}"'.encode()
+        description = message.replace("\\", "").replace('"', "'")  # a valid quoted-string
+        challenge = b'%s, error="invalid_token", error_description="%s"' % (_CHALLENGE, description.encode())
     return Decision(401, reason, message, target, headers=[(b"www-authenticate", challenge)])
 
 
