@@ -61,6 +61,7 @@ def create_app(
             keys=KeyCache(settings.auth_cache_seconds),
         )
         state.deployer = Deployer(state)
+        await state.deployer.resume()
         app.state.registry = state
         # What is loaded by now lives as long as the process: keep it out of the collector's full
         # passes, which otherwise stall requests for tens of ms on a large heap (tail latency).

@@ -138,6 +138,17 @@ class Deployer:
         except Exception:
             log.exception("watch crashed", extra={"agent": f"{namespace}/{name}"})
 
+    async def resume(self) -> None:
+        """After a restart, follow again every deployment that was still rolling out."""
+        async with self.state.db.sessions() as session:
+            rows = await session.execute(
+                select(Agent.namespace, Agent.name, Deployment.generation)
+                .join(Deployment, Deployment.agent_id == Agent.id)
+                .where(Deployment.phase == "deploying")
+            )
+            for namespace, name, generation in rows:
+                self.follow(namespace, name, generation)
+
     async def close(self) -> None:
         tasks = list(self._watchers.values())
         for task in tasks:

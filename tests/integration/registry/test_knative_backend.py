@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from registry.backends.base import (
@@ -36,6 +37,16 @@ READY = {
         {"type": "Ready", "status": "True"},
     ],
 }
+
+
+def wait_until_ready(c: httpx.Client, within: float = 15.0) -> dict:
+    """The agent's stored status once `ready` (or the last one seen after `within` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        status = c.get("/v1/namespaces/default/agents/demo-agent").json()["status"]
+        if status["phase"] == "ready" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -215,12 +226,7 @@ def test_registry_deploys_through_knative_and_records_readiness(
         assert env["PACKAGE_URL"] == f"{registry.url}/v1/artifacts/{sha}" and env["PACKAGE_SHA256"] == sha
         time.sleep(0.3)
         fake_kube.set_status(*SERVING, "default", "demo-agent", READY)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            status = c.get("/v1/namespaces/default/agents/demo-agent").json()["status"]
-            if status["phase"] == "ready":
-                break
-            time.sleep(0.1)
+        status = wait_until_ready(c)
         assert status == {
             "phase": "ready",
             "url": "http://demo-agent.default.example.com",
@@ -242,3 +248,32 @@ def test_registry_deploys_through_knative_and_records_readiness(
         assert same["traffic"][0]["revision"] == "demo-agent-0-1-0-g2"  # same configuration, same revision
         assert c.delete("/v1/namespaces/default/agents/demo-agent").status_code == 204
         assert fake_kube.get(*SERVING, "default", "demo-agent") is None
+
+
+def test_a_restarted_registry_follows_rollouts_again(
+    fake_kube: FakeKubeAPI, tmp_path: Path, demo_apkg_kit: Path
+) -> None:
+    from kubernetes import config as k8s_config
+
+    kubeconfig = str(fake_kube.kubeconfig(tmp_path / "kubeconfig"))
+    settings = RegistrySettings(data_dir=tmp_path / "reg")
+    with (
+        run_registry(
+            settings, KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+        ) as r,
+        r.client() as c,
+        demo_apkg_kit.open("rb") as fh,
+    ):
+        c.post("/v1/namespaces/default/packages", files={"file": ("a.apkg", fh)})
+        assert c.put("/v1/namespaces/default/agents/demo-agent/deployment", json={}).json()["status"][
+            "phase"
+        ] == ("deploying")
+    fake_kube.set_status(*SERVING, "default", "demo-agent", READY)  # became ready while the registry was down
+    with (
+        run_registry(
+            settings, KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+        ) as r,
+        r.client() as c,
+    ):
+        status = wait_until_ready(c)
+        assert status["phase"] == "ready" and status["url"] == READY["url"]

@@ -85,3 +85,13 @@ def test_backend_failure_leaves_the_deployment_unchanged(
         assert str(error) in failed.json()["detail"]
         assert c.get(f"{NS}/agents/demo-agent/deployment").status_code == 404
         assert c.get(f"{NS}/agents/demo-agent").json()["status"]["phase"] == "absent"
+
+
+def test_oversized_upload_is_413_and_not_kept(tmp_path: Path, demo_apkg_kit: Path) -> None:
+    settings = RegistrySettings(data_dir=tmp_path, max_package_bytes=1024)
+    with run_registry(settings) as registry, registry.client() as c:
+        with demo_apkg_kit.open("rb") as fh:
+            refused = c.post(f"{NS}/packages", files={"file": ("a.apkg", fh)})
+        assert refused.status_code == 413 and "1024" in refused.json()["detail"]
+        assert c.get("/v1/agents").json()["items"] == []
+    assert [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()] == []
