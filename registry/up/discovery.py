@@ -3,7 +3,9 @@
 `par up` writes the file when every part is serving and removes it when it stops. Client
 commands (`par deploy`, `par agents`, `par invoke`, ...) call `locate()`; `PAR_REGISTRY_URL`,
 `PAR_API_KEY` and `PAR_GATEWAY_URL` override what the file says, so the same commands work
-against a platform elsewhere.
+against a platform elsewhere. A `par up --data-dir DIR` also leaves `~/.par/current` naming DIR,
+so that a client command with no `--data-dir`/`PAR_DATA_DIR` finds the platform the user just
+started (`par up --data-dir /tmp/par` then `par deploy x.apkg`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 PLATFORM_FILE = "platform.json"
 ADMIN_KEY_FILE = "admin.key"
+CURRENT_FILE = "current"  # in the default data folder: the data folder of the running `par up`
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,13 @@ class Endpoint:
     domain: str | None
 
 
+def default_data_dir() -> Path:
+    return Path.home() / ".par"
+
+
 def data_dir(explicit: Path | str | None = None) -> Path:
     """`--data-dir`, else `PAR_DATA_DIR`, else `~/.par`."""
-    chosen = explicit or os.environ.get("PAR_DATA_DIR") or Path.home() / ".par"
+    chosen = explicit or os.environ.get("PAR_DATA_DIR") or default_data_dir()
     return Path(chosen).expanduser()
 
 
@@ -54,6 +61,9 @@ def write_platform(directory: Path, info: PlatformInfo) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(info), indent=2) + "\n")
     tmp.replace(path)
+    if directory.resolve() != default_data_dir().resolve():
+        default_data_dir().mkdir(parents=True, exist_ok=True)
+        (default_data_dir() / CURRENT_FILE).write_text(f"{directory.resolve()}\n")
 
 
 def read_platform(directory: Path) -> PlatformInfo | None:
@@ -74,6 +84,15 @@ def read_platform(directory: Path) -> PlatformInfo | None:
 
 def remove_platform(directory: Path) -> None:
     (directory / PLATFORM_FILE).unlink(missing_ok=True)
+    if _current() == directory.resolve():
+        (default_data_dir() / CURRENT_FILE).unlink(missing_ok=True)
+
+
+def _current() -> Path | None:
+    try:
+        return Path((default_data_dir() / CURRENT_FILE).read_text().strip())
+    except OSError:
+        return None
 
 
 def read_admin_key(directory: Path) -> str | None:
@@ -88,6 +107,10 @@ def locate(explicit_dir: Path | str | None = None) -> Endpoint:
     running platform on the data folder."""
     directory = data_dir(explicit_dir)
     info = read_platform(directory)
+    if info is None and "PAR_DATA_DIR" not in os.environ and directory == default_data_dir():
+        current = _current()
+        info = read_platform(current) if current else None
+        directory = current if info and current else directory
     return Endpoint(
         registry_url=os.environ.get("PAR_REGISTRY_URL") or (info.registry_url if info else None),
         api_key=os.environ.get("PAR_API_KEY") or read_admin_key(directory),

@@ -118,7 +118,7 @@ class Instance:
     async def wait_ready(self, client: httpx.AsyncClient, within: float) -> None:
         """Poll `/readyz` until 200; raise StartFailed if the process exits or time runs out."""
         deadline = time.monotonic() + within
-        delay = 0.005
+        delay = 0.002
         while True:
             if self.exited.done():
                 raise StartFailed(
@@ -136,7 +136,7 @@ class Instance:
                     f"instance not ready within {within:.0f}s: {self.output() or 'no output'}"
                 )
             await asyncio.wait({self.exited}, timeout=delay)
-            delay = min(delay * 1.5, 0.05)
+            delay = min(delay * 1.5, 0.01)
 
     def output(self) -> str:
         return log_tail(self.log_path, since=self.log_start)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -177,3 +179,24 @@ def test_a_start_that_fails_answers_502_with_the_reason(platform: ParUp, broken_
         5, "failed start not visible in the registry",
     )
     assert "boom" in status["message"]
+
+
+def test_cli_commands_find_the_platform_through_the_data_folder(
+    platform: ParUp, demo_apkg_sdk: Path
+) -> None:
+    env = {**os.environ, "PAR_DATA_DIR": str(platform.data_dir)}
+    for name in ("PAR_REGISTRY_URL", "PAR_API_KEY"):
+        env.pop(name, None)
+    par = [sys.executable, "-c", "from registry.cli import main; main()"]
+
+    deployed = subprocess.run([*par, "deploy", str(demo_apkg_sdk), "--name", "demo-sdk"],
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert deployed.returncode == 0, deployed.stderr
+    response = platform.call("demo-sdk", json_body={"layout": "sdk"})
+    assert response.status_code == 200, response.text
+    assert response.json()["received"] == {"layout": "sdk"}
+
+    shown = subprocess.run([*par, "agents", "get", "demo-sdk"],
+                           env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "ready" in shown.stdout
