@@ -257,7 +257,7 @@ def build_proxy_app(
     `StaticPolicy` it updates itself); by default upstreams come from `PAR_GATEWAY_UPSTREAMS`."""
     settings = settings or GatewaySettings()
     if resolver is None:
-        resolver = StaticResolver({tuple(k.split("/", 1)): v for k, v in settings.upstreams.items()})
+        resolver = StaticResolver({tuple(k.split("/", 1)): v for k, v in settings.upstreams.items()})  # type: ignore[misc]
     authorizer = Authorizer(
         settings, policy or policy_source_from(settings), limiter or limiter_from(settings)
     )

@@ -111,6 +111,17 @@ class GatewaySettings(BaseSettings):
             raise ValueError(f"path prefix must be an absolute path without '..' or escapes: {value!r}")
         return value
 
+    @field_validator("upstreams")
+    @classmethod
+    def _check_upstreams(cls, value: dict[str, str]) -> dict[str, str]:
+        for target, url in value.items():
+            namespace, _, agent = target.partition("/")
+            if not namespace or not agent or "/" in agent:
+                raise ValueError(f"upstream key must be 'namespace/agent', not {target!r}")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"upstream for {target} must be an http(s) URL, not {url!r}")
+        return value
+
     @field_validator("domain")
     @classmethod
     def _clean_domain(cls, value: str) -> str:
