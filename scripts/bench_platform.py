@@ -87,6 +87,16 @@ def wrk_p50_ms(url: str, headers: dict[str, str], duration: int) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def compare(
+    section: str, base: str, base_ms: list[float], other: str, other_ms: list[float]
+) -> tuple[float, float]:
+    """Print both series with their medians; return the medians."""
+    medians = statistics.median(base_ms), statistics.median(other_ms)
+    for label, series, median in ((base, base_ms, medians[0]), (other, other_ms, medians[1])):
+        print(f"{section}  {label:<16} median {median:9.3f} ms  {[round(x, 3) for x in series]}")
+    return medians
+
+
 def tree_rss_kib(root: int) -> dict[int, int]:
     """VmRSS of `root` and all its descendants, by pid."""
     children: dict[int, list[int]] = {}
@@ -146,9 +156,8 @@ def main() -> None:
         for _ in range(args.cold):
             runtime_cold.append(runtime_cold_start(prepared))
             gateway_cold.append(gateway_cold_start(platform))
-        rt, gw = statistics.median(runtime_cold), statistics.median(gateway_cold)
-        print(f"cold  runtime alone  median {rt * 1000:7.1f} ms  {[round(x * 1000) for x in runtime_cold]}")
-        print(f"cold  via gateway    median {gw * 1000:7.1f} ms  {[round(x * 1000) for x in gateway_cold]}")
+        rt, gw = compare("cold", "runtime alone", [x * 1000 for x in runtime_cold],
+                         "via gateway", [x * 1000 for x in gateway_cold])
         print(f"cold  ratio {gw / rt:.2f}x (target <= 1.5x)", flush=True)
 
         # 2. warm (min-scale 1 keeps the instance while wrk calls it directly)
@@ -165,9 +174,7 @@ def main() -> None:
         for _ in range(args.rounds):
             direct.append(wrk_p50_ms(direct_url, {}, args.duration))
             through.append(wrk_p50_ms(gateway_url, headers, args.duration))
-        d, g = statistics.median(direct), statistics.median(through)
-        print(f"warm  direct p50 {d:.3f} ms {direct}")
-        print(f"warm  gateway p50 {g:.3f} ms {through}")
+        d, g = compare("warm", "direct p50", direct, "via gateway p50", through)
         print(f"warm  added p50 {g - d:.3f} ms (target <= 3 ms)", flush=True)
         with platform.registry() as client:
             client.put("/v1/namespaces/default/agents/demo-agent/deployment", json={"min_scale": 0})

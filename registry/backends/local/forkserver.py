@@ -26,7 +26,9 @@ WARM = (
     "runtime.__main__", "runtime.server", "runtime.sources", "runtime.agent", "runtime.app", "runtime.events",
     "runtime.a2a", "runtime.invoke", "runtime.observe", "uvicorn", "uvicorn.loops.auto",
     "uvicorn.protocols.http.auto", "uvicorn.protocols.http.httptools_impl", "uvicorn.lifespan.on",
-    "uvloop", "httptools", "fastapi", "fastapi.staticfiles", "httpx", "yaml",
+    "uvicorn.protocols.websockets.auto", "uvicorn.protocols.websockets.websockets_impl",
+    "uvicorn.protocols.websockets.wsproto_impl", "uvicorn.middleware.proxy_headers", "uvloop", "httptools",
+    "fastapi", "fastapi.staticfiles", "starlette.concurrency", "anyio._backends._asyncio", "httpx", "yaml",
 )
 _PR_SET_PDEATHSIG = 1
 
