@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -58,11 +58,11 @@ _READ = frozenset({b"host", b"authorization", b"content-length", b"x-request-id"
 
 
 def _duplicated(raw: list[tuple[bytes, bytes]]) -> set[bytes]:
-    seen: set[bytes] = set()
-    return {name for name, _ in raw if name in seen or seen.add(name)}
+    names = [name for name, _ in raw]
+    return {name for name in names if names.count(name) > 1}
 
 
-async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def respond(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     await send(
         {
             "type": "http.response.start",

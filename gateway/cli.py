@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,10 +30,11 @@ def serve(
     """Serve the gateway (keys from the registry at PAR_REGISTRY_URL, or a policy file)."""
     import uvicorn
 
+    from gateway.asgi import GatewayApp
     from gateway.settings import GatewaySettings
     from runtime.jsonlog import configure
 
-    overrides = {
+    overrides: dict[str, Any] = {
         k: v
         for k, v in {
             "mode": mode,
@@ -46,6 +47,7 @@ def serve(
     }
     settings = GatewaySettings(**overrides)
     configure("gateway", settings.log_level)
+    asgi: GatewayApp
     if settings.mode == "proxy":
         from gateway.proxy import build_proxy_app
 

@@ -7,7 +7,7 @@ name a setting (`PORT`, `KOURIER_EXTAUTHZ_PATHPREFIX`, `PAR_REGISTRY_URL`) that 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -75,7 +75,7 @@ class GatewaySettings(BaseSettings):
     upstream_connect_timeout: float = Field(5.0, gt=0)
     upstream_max_connections: int = Field(256, ge=1)
 
-    def uvicorn_options(self) -> dict[str, object]:
+    def uvicorn_options(self) -> dict[str, Any]:
         """uvicorn.Config keywords the gateway needs, whoever starts the server (CLI or `par up`):
         it is the edge, so uvicorn must not take X-Forwarded-For from loopback peers at face value
         (the proxy appends the real peer itself), and in proxy mode the agent's own Date/Server
