@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from gateway.asgi import GatewayApp
+    from gateway.settings import GatewaySettings
 
 app = typer.Typer(help="The gateway: ext_authz service or local ingress proxy.", no_args_is_help=True)
 
@@ -30,7 +34,6 @@ def serve(
     """Serve the gateway (keys from the registry at PAR_REGISTRY_URL, or a policy file)."""
     import uvicorn
 
-    from gateway.asgi import GatewayApp
     from gateway.settings import GatewaySettings
     from runtime.jsonlog import configure
 
@@ -45,17 +48,13 @@ def serve(
         }.items()
         if v is not None
     }
-    settings = GatewaySettings(**overrides)
-    configure("gateway", settings.log_level)
-    asgi: GatewayApp
-    if settings.mode == "proxy":
-        from gateway.proxy import build_proxy_app
-
-        asgi = build_proxy_app(settings)
-    else:
-        from gateway.authz import build_authz_app
-
-        asgi = build_authz_app(settings)
+    try:
+        settings = GatewaySettings(**overrides)
+        configure("gateway", settings.log_level)
+        asgi = _build(settings)
+    except (ValueError, OSError) as exc:  # bad settings, no policy source, unreadable JWT key
+        typer.echo(f"par gateway serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         asgi,
         host=settings.host,
@@ -64,3 +63,13 @@ def serve(
         lifespan="on",
         **settings.uvicorn_options(),
     )
+
+
+def _build(settings: GatewaySettings) -> GatewayApp:
+    if settings.mode == "proxy":
+        from gateway.proxy import build_proxy_app
+
+        return build_proxy_app(settings)
+    from gateway.authz import build_authz_app
+
+    return build_authz_app(settings)
