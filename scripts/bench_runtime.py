@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark the single-agent runtime against a bare FastAPI + uvicorn hello app, in the same run.
 
-    .venv/bin/python scripts/bench_runtime.py [--runs 7] [--duration 5] [--connections 16]
+    .venv/bin/python scripts/bench_runtime.py [--runs 7] [--rounds 5] [--duration 5] [--connections 16]
 
 1. Cold start: process exec -> first 200 on /readyz, for the prepared pixell-kit demo package,
    started as `python -m runtime DIR` and as `par runtime serve DIR`, vs the bare app started as
    `python -m uvicorn` (median of --runs, interleaved so machine noise hits all alike). Wall time
    is the target; the process's CPU time to readiness is printed too, as it barely moves when
    other work shares the machine.
-2. Warm POST /invoke with wrk (one worker process each): req/s and p99, vs the bare app's POST.
+2. Warm POST /invoke with wrk (one worker process each): req/s and p99, vs the bare app's POST,
+   alternating between the two servers for --rounds rounds (medians).
 3. Idle resident memory (VmRSS) of each after a few requests.
 Targets (issue 2): cold start <= 1.25x, req/s >= 70% of the bare app, idle RSS <= 80 MiB.
 """
@@ -157,27 +158,37 @@ def wrk(url: str, duration: int, connections: int, script: Path) -> tuple[float,
 
 
 def warm(cmds: dict[str, list[str]], env: dict[str, str], args: argparse.Namespace, script: Path) -> dict:
-    results = {}
+    """Both servers up at once; wrk alternates between them for --rounds rounds (medians reported)."""
+    servers = {}
     for name, command in cmds.items():
         if "par runtime" in name:
-            continue  # same server as python -m runtime once started
+            continue  # the same server as python -m runtime once started
         port = free_port()
         proc = launch(command, port, env)
         base = f"http://127.0.0.1:{port}"
         wait_ready(f"{base}/readyz", proc)
         for _ in range(20):
             httpx.post(f"{base}/invoke", json={"x": 1})
-        time.sleep(1.0)
-        idle = rss_mib(proc.pid)
-        rps, p99 = wrk(f"{base}/invoke", args.duration, args.connections, script)
-        results[name] = {
-            "rps": rps,
-            "p99": p99,
-            "idle_rss_mib": idle,
-            "rss_after_load_mib": rss_mib(proc.pid),
-        }
+        servers[name] = (proc, base)
+    time.sleep(1.0)
+    results: dict[str, dict] = {
+        name: {"rps": [], "p99": [], "idle_rss_mib": rss_mib(proc.pid)} for name, (proc, _) in servers.items()
+    }
+    for _ in range(args.rounds):
+        for name, (_, base) in servers.items():
+            rps, p99 = wrk(f"{base}/invoke", args.duration, args.connections, script)
+            results[name]["rps"].append(rps)
+            results[name]["p99"].append(p99)
+    for name, (proc, _) in servers.items():
+        results[name]["rss_after_load_mib"] = rss_mib(proc.pid)
         stop(proc)
     return results
+
+
+def millis(latency: str) -> float:
+    """wrk latency text (`812.00us`, `23.42ms`, `1.20s`) in milliseconds."""
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", latency).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def main() -> int:
@@ -187,6 +198,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--duration", type=int, default=5, help="wrk seconds per server")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating wrk rounds per server")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: run scripts/services.sh", file=sys.stderr)
@@ -226,14 +238,19 @@ def main() -> int:
                 )
 
         results = warm(cmds, env, args, script)
-        base = results[bare_name]["rps"]
-        print(f"\nWarm POST /invoke, wrk -t1 -c{args.connections} -d{args.duration}s, one worker:")
+        base = statistics.median(results[bare_name]["rps"])
+        print(
+            f"\nWarm POST /invoke, wrk -t1 -c{args.connections} -d{args.duration}s, one worker, "
+            f"median of {args.rounds} alternating rounds:"
+        )
         for name, r in results.items():
+            rps = statistics.median(r["rps"])
+            p99 = statistics.median(millis(v) for v in r["p99"])
             print(
-                f"  {name:34s} {r['rps']:8.0f} req/s  ({r['rps'] / base:4.0%} of bare)"
-                f"   p99 {r['p99']:>8s}   "
+                f"  {name:34s} {rps:8.0f} req/s  ({rps / base:4.0%} of bare)   p99 {p99:7.1f} ms   "
                 f"idle RSS {r['idle_rss_mib']:5.1f} MiB   after load {r['rss_after_load_mib']:5.1f} MiB"
             )
+            print(f"  {'':34s} rounds: {', '.join(f'{v:.0f}' for v in r['rps'])} req/s")
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 0
 
