@@ -96,7 +96,9 @@ class GatewayApp:
             await self.handle(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-        # websockets are not proxied: returning without accepting closes them (403 on the handshake)
+        elif kind == "websocket":  # not proxied: closing before accepting refuses the handshake (403)
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = RequestHeaders(scope["headers"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -250,6 +251,18 @@ def test_upstream_failures(proxy: str, agent: str, path: str, status: int, reaso
     assert response.json()["reason"] == reason
     if agent == "broken":
         assert "exit code 3" in response.json()["message"]
+
+
+def test_websocket_handshakes_are_refused(proxy: str) -> None:
+    port = int(proxy.rsplit(":", 1)[1])
+    handshake = (
+        f"GET / HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {KEY}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(handshake.encode())
+        assert sock.recv(64).startswith(b"HTTP/1.1 403")
 
 
 def test_metrics_include_proxied_latency(proxy: str) -> None:
