@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from runtime import a2a
 from runtime.agent import Agent
+from runtime.apkg import ApkgError
 from runtime.invoke import HandlerFailed, call
 from runtime.observe import Metrics, RequestObserver
 
@@ -57,10 +58,18 @@ def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["ready"] = True
-        log.info("ready", extra={"agent": agent.name, "version": agent.version, "surfaces": agent.surfaces})
-        yield
-        state["ready"] = False
+        async with AsyncExitStack() as stack:
+            # Starlette does not run a mounted app's lifespan: the package's http_server (a
+            # FastAPI/Starlette app such as pixell-sdk's AgentServer) gets its startup here.
+            router = getattr(agent.http_app, "router", None)
+            if router is not None and hasattr(router, "lifespan_context"):
+                await stack.enter_async_context(router.lifespan_context(agent.http_app))
+            state["ready"] = True
+            log.info(
+                "ready", extra={"agent": agent.name, "version": agent.version, "surfaces": agent.surfaces}
+            )
+            yield
+            state["ready"] = False
 
     app = FastAPI(
         title=agent.name,
@@ -76,7 +85,12 @@ def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
     _add_cloudevents(app, agent, request_timeout)
     _add_a2a(app, agent, request_timeout)
     if agent.rest_mount is not None:
-        agent.rest_mount(app)
+        try:
+            agent.rest_mount(app)
+        except Exception as exc:
+            raise ApkgError(
+                "rest_failed", f"rest.entry mount(app) raised {type(exc).__name__}: {exc}"
+            ) from exc
     if agent.ui_dir is not None:
         from starlette.staticfiles import StaticFiles
 

@@ -19,6 +19,7 @@ from runtime.config import RuntimeSettings
 log = logging.getLogger("runtime.server")
 
 EXIT_BAD_PACKAGE = 2
+EXIT_STARTUP_FAILED = 3  # uvicorn's own code for it
 
 
 def run(source: str | None = None, *, port: int | None = None, host: str | None = None) -> int:
@@ -27,10 +28,12 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
     jsonlog.configure("runtime", settings.log_level)
     try:
         from runtime.agent import load
+        from runtime.app import create_app
         from runtime.sources import resolve
 
         prepared = resolve(source, settings, progress=lambda line: log.info(line))
         agent = load(prepared)
+        app = create_app(agent, request_timeout=settings.request_timeout)
     except ApkgError as exc:
         log.error("package refused: %s", exc, extra={"code": exc.code})
         print(f"par runtime: package refused ({exc.code}): {exc}", file=sys.stderr)
@@ -38,9 +41,6 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
 
     import uvicorn
 
-    from runtime.app import create_app
-
-    app = create_app(agent, request_timeout=settings.request_timeout)
     config = uvicorn.Config(
         app,
         host=host or settings.host,
@@ -62,7 +62,11 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
     )
     # uvicorn re-raises the SIGTERM it drained on; with this no-op handler that ends in exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # the port was taken or the package's own startup failed
+        log.error("startup failed", extra={"agent": agent.name})
+        return EXIT_STARTUP_FAILED
     from runtime.invoke import threads_still_running
 
     stuck = threads_still_running()

@@ -4,6 +4,7 @@ outside the runtime's folder."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -99,3 +100,21 @@ def test_package_sha256_mismatch_refuses_to_start(demo_apkg_kit: Path, tmp_path:
 def test_missing_package_is_a_clear_error(tmp_path: Path) -> None:
     result = _serve(tmp_path / "nope.apkg", tmp_path)
     assert result.returncode == 2 and "(not_found)" in result.stderr
+
+
+def test_rest_mount_raising_is_refused(demo_apkg_kit: Path, tmp_path: Path) -> None:
+    broken = b"def mount(app):\n    raise RuntimeError('no routes today')\n"
+    pkg = repack(demo_apkg_kit, tmp_path / "rest.apkg", replace={"src/rest/index.py": broken})
+    result = _serve(pkg, tmp_path)
+    assert result.returncode == 2
+    assert "(rest_failed)" in result.stderr and "no routes today" in result.stderr
+
+
+def test_port_in_use_is_a_startup_failure(demo_apkg_kit: Path, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_par(["runtime", "serve", str(demo_apkg_kit), "--port", str(port)], tmp_path / "work", 60)
+    assert result.returncode == 3
+    assert "address already in use" in result.stderr.lower()

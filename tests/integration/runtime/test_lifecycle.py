@@ -78,7 +78,7 @@ def test_bad_bodies_and_results(testbed: RuntimeProcess) -> None:
 
 
 def test_http_server_app_is_the_catch_all(testbed: RuntimeProcess) -> None:
-    assert httpx.get(testbed.url("/web/ping")).json() == {"pong": True, "path": "/web/ping"}
+    assert httpx.get(testbed.url("/web/ping")).json() == {"pong": True, "path": "/web/ping", "started": True}
     assert httpx.get(testbed.url("/readyz")).json() == {"ready": True}
     assert httpx.get(testbed.url("/health")).json()["surfaces"]["http_server"] is True
 
