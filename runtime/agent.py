@@ -80,6 +80,8 @@ def load(prepared: Prepared) -> Agent:
         sys.path.append(str(prepared.deps_dir))  # after the runtime's own packages: ours win
     for conflict in prepared.conflicts:
         log.warning("dependency conflict: %s", conflict)
+    for warning in prepared.warnings:
+        log.warning("package: %s", warning)
 
     entries = prepared.manifest.entry_points()
     agent = Agent(prepared=prepared)
@@ -135,7 +137,8 @@ def _a2a_handlers(factory: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
             "a2a_failed", f"a2a factory raised {type(result['error']).__name__}: {result['error']}"
         )
     value = result.get("value")
-    if inspect.isawaitable(value):
+    if inspect.iscoroutine(value):
+        value.close()
         raise ApkgError("a2a_failed", "a2a factory must be a plain function, not async")
     handlers = value.get("custom_handlers") if isinstance(value, dict) else None
     if not handlers:
