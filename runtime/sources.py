@@ -5,7 +5,6 @@ or an already prepared folder. Packages given as files are prepared on the fly i
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +15,6 @@ from runtime.prepare import MARKER, Prepared, Progress, load_prepared, load_proj
 
 if TYPE_CHECKING:
     import httpx
-
-log = logging.getLogger("runtime.sources")
 
 
 def resolve(arg: str | None, settings: RuntimeSettings, progress: Progress) -> Prepared:
