@@ -89,15 +89,10 @@ class RevisionPool:
                     if instance is not None:
                         instance.in_flight += 1
                         return instance
-                    if not self._live():
-                        if self.failure_gen != seen_failures:
-                            raise AgentUnavailable(f"{self.spec.label} failed to start: {self.last_error}")
-                        if time.monotonic() < self._retry_at:
-                            wait = self._retry_at - time.monotonic()
-                            raise AgentUnavailable(
-                                f"{self.spec.label} is restarting after a failure "
-                                f"(next attempt in {wait:.1f}s): {self.last_error}"
-                            )
+                    if not self._live() and self.failure_gen != seen_failures:
+                        # The start this request waited for failed; a later request tries again
+                        # (after the backoff, which it waits out like Knative's activator would).
+                        raise AgentUnavailable(f"{self.spec.label} failed to start: {self.last_error}")
                     changed = self._changed
                     self.reconcile()
                     await changed.wait()

@@ -32,6 +32,7 @@ from .traffic import pick_version, validate_split
 
 RUNTIME_COMMAND: tuple[str, ...] = (sys.executable, "-m", "runtime")
 log = logging.getLogger("par.local")
+TEMPLATE_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Supervisor:
         self._changed = asyncio.Event()
         self._template: RuntimeTemplate | None = None
         self._template_start: asyncio.Task[None] | None = None
+        self._template_started = float("-inf")
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -67,9 +69,7 @@ class Supervisor:
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_forever())
         if self.settings.prefork and self._command == RUNTIME_COMMAND and self._template is None:
-            log_path = self.settings.data_dir / "logs" / "runtime-template.log"
-            self._template = RuntimeTemplate(self._base_env(), log_path)
-            self._template_start = asyncio.create_task(self._start_template(self._template))
+            self._renew_template()
 
     async def close(self) -> None:
         """Stop every instance; the platform calls this on Ctrl-C / SIGTERM."""
@@ -212,16 +212,31 @@ class Supervisor:
         """Fork from the warm runtime template when it runs, else start `python -m runtime`."""
         log_path = self.settings.data_dir / "logs" / f"{spec.namespace}.{spec.agent}.{spec.version}.log"
         env = self._instance_env(spec)
-        if self._template is not None and self._template.ready:
+        template = self._template
+        if template is not None and template.ready:
             with contextlib.suppress(TemplateUnavailable):
-                return await self._template.fork(env, log_path)
+                return await template.fork(env, log_path)
+        if template is not None and self._template_start is not None and self._template_start.done():
+            self._renew_template()  # it died or never started: try again, at most every 30 s
         return await Instance.spawn(self._command, env, log_path)
+
+    def _renew_template(self) -> None:
+        now = time.monotonic()
+        if now - self._template_started < TEMPLATE_RETRY_SECONDS:
+            return
+        self._template_started = now
+        if self._template is not None:
+            self._template.kill_now()
+        log_path = self.settings.data_dir / "logs" / "runtime-template.log"
+        self._template = RuntimeTemplate(self._base_env(), log_path)
+        self._template_start = asyncio.create_task(self._start_template(self._template))
 
     async def _start_template(self, template: RuntimeTemplate) -> None:
         try:
             await template.start()
         except Exception:  # instances are then started directly, only slower
             log.exception("runtime template failed to start")
+            await template.close()
 
     async def _reap_forever(self) -> None:
         tick = min(1.0, max(self.settings.scale_to_zero_after / 4, 0.05))

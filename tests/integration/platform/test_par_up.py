@@ -200,3 +200,22 @@ def test_cli_commands_find_the_platform_through_the_data_folder(
                            env=env, capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "ready" in shown.stdout
+
+
+def test_agents_still_start_when_the_runtime_template_dies(platform: ParUp, demo_apkg_kit: Path) -> None:
+    platform.deploy(demo_apkg_kit)
+    assert platform.call("demo-agent", json_body={}).status_code == 200
+    [warm] = platform.agent_pids("demo-agent")
+    templates = [  # forked instances keep the template's command line
+        pid for pid in platform.descendants()
+        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes() and pid != warm
+    ]
+    assert len(templates) == 1
+
+    os.kill(templates[0], signal.SIGKILL)
+    # Forked instances die with the template (PR_SET_PDEATHSIG: no orphans) and are replaced.
+    wait_until(lambda: not alive(warm), 5, "instances forked by the template outlived it")
+    response = platform.call("demo-agent", json_body={"after": "template"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["received"] == {"after": "template"}
