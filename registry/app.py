@@ -22,6 +22,7 @@ from registry.backends import create_backend
 from registry.backends.base import DeployBackend
 from registry.db import open_database
 from registry.deployer import Deployer
+from registry.readcache import ReadCache
 from registry.settings import RegistrySettings
 
 log = logging.getLogger("registry")
@@ -59,6 +60,7 @@ def create_app(
             backend=backend or create_backend(settings),
             artifact_base=settings.artifact_base(port),
             keys=KeyCache(settings.auth_cache_seconds),
+            reads=ReadCache(settings.read_cache_seconds),
         )
         state.deployer = Deployer(state)
         await state.deployer.resume()
@@ -85,8 +87,12 @@ def create_app(
     return app
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class _Observe:
-    """Pure ASGI middleware: one JSON log line and Prometheus samples per request."""
+    """Pure ASGI middleware: one JSON log line and Prometheus samples per request, and the read
+    cache dropped after any request that may have changed something."""
 
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
         self.app, self.requests, self.latency = app, requests, latency
@@ -98,15 +104,24 @@ class _Observe:
         started = time.perf_counter()
         status = 500
 
+        def changed() -> None:
+            """Whatever a non-GET request changed, cached reads are stale now (and again once it
+            is over, for anything a read stored meanwhile)."""
+            state = getattr(scope["app"].state, "registry", None)
+            if scope["method"] not in _SAFE_METHODS and state is not None:
+                state.reads.clear()
+
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                changed()  # before the client can see the answer and read again
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
+            changed()
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             self.requests.labels(scope["method"], route, str(status)).inc()

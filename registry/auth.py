@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.apikeys import generate_key, hash_key, parse_key_id, verify_key
 from registry import feed
@@ -60,7 +60,9 @@ class KeyCache:
         self._entries.clear()
 
 
-async def authenticate_admin(session: AsyncSession, authorization: str | None, cache: KeyCache) -> Caller:
+async def authenticate_admin(
+    sessions: async_sessionmaker[AsyncSession], authorization: str | None, cache: KeyCache
+) -> Caller:
     """The admin key presented as `Authorization: Bearer <key>`; 401/403 otherwise."""
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
@@ -70,7 +72,10 @@ async def authenticate_admin(session: AsyncSession, authorization: str | None, c
     caller = cache.get(presented)
     if caller is None:
         key_id = parse_key_id(key)
-        record = await session.get(ApiKey, key_id) if key_id else None
+        record = None
+        if key_id:
+            async with sessions() as session:  # only on a cache miss: most requests need no lookup
+                record = await session.get(ApiKey, key_id)
         if record is None or not verify_key(key, record.hash):
             raise _unauthorized("unknown API key")
         caller = Caller(record.id, record.admin, record.revoked, record.expires_at)

@@ -44,7 +44,12 @@ def create_engine(settings: RegistrySettings) -> AsyncEngine:
         # Sessions always end their transactions themselves; skipping the pool's extra rollback
         # on check-in saves a round trip to aiosqlite's thread per request.
         engine = create_async_engine(
-            url, connect_args={"timeout": settings.db_timeout}, pool_reset_on_return=None
+            url,
+            connect_args={"timeout": settings.db_timeout},
+            pool_reset_on_return=None,
+            pool_size=settings.sqlite_connections,
+            max_overflow=0,
+            pool_timeout=settings.db_timeout,
         )
 
         @event.listens_for(engine.sync_engine, "connect")

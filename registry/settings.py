@@ -22,7 +22,15 @@ class RegistrySettings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "PAR_DATABASE_URL"),
         description="SQLAlchemy URL; postgresql://... uses asyncpg. Default: SQLite in data_dir.",
     )
+    sqlite_connections: int = Field(
+        2, ge=1, description="SQLite connections: each is a thread, and more threads only contend for the GIL"
+    )
     db_timeout: float = Field(5.0, description="Seconds to wait for the database before answering 503")
+    read_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long GET of an agent may be served from memory (0: never); see readcache.py",
+    )
     auth_cache_seconds: float = Field(2.0, description="How long a verified key is trusted without a lookup")
     admin_key: str | None = Field(None, description="A par_ key to use as the admin key (else generated)")
     public_url: str | None = Field(

@@ -109,9 +109,15 @@ _AGENT_WITH_STATUS = (
 
 
 @router.get("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
-async def get_agent(name: str, session: Session, _: Admin, namespace: str = NamespacePath) -> Response:
+async def get_agent(name: str, state: State, _: Admin, namespace: str = NamespacePath) -> Response:
+    cache_key = f"{namespace}/{name}"
+    cached = state.reads.get(cache_key)
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    generation = state.reads.generation
     query = _AGENT_WITH_STATUS.params(namespace=namespace, name=name)
-    row = (await session.execute(query)).first()  # one round trip, plain columns: the hot read
+    async with state.db.sessions() as session:  # opened on a cache miss only
+        row = (await session.execute(query)).first()  # one round trip, plain columns
     if row is None:
         raise Problem(404, "Agent not found", f"no agent {namespace}/{name}")
     status = (
@@ -129,12 +135,14 @@ async def get_agent(name: str, session: Session, _: Admin, namespace: str = Name
         latest_version=row.latest_version,
         status=status,
     )
-    return json_response(body)
+    response = json_response(body)
+    state.reads.put(cache_key, bytes(response.body), generation)
+    return response
 
 
 @router.patch("/v1/namespaces/{namespace}/agents/{name}", response_model=AgentOut)
 async def patch_agent(
-    name: str, body: AgentPatch, session: Session, admin: Admin, namespace: str = NamespacePath
+    name: str, body: AgentPatch, state: State, session: Session, admin: Admin, namespace: str = NamespacePath
 ) -> Response:
     """Change the public flag or the rate/burst override (send null to clear an override)."""
     agent = await load_agent(session, namespace, name, for_update=True)
@@ -144,7 +152,8 @@ async def patch_agent(
         setattr(agent, field, value)
     await feed.bump(session)
     await session.commit()
-    return await get_agent(name, session, admin, namespace)
+    state.reads.clear()  # before re-reading: the middleware clears only after the response
+    return await get_agent(name, state, admin, namespace)
 
 
 @router.delete("/v1/namespaces/{namespace}/agents/{name}", status_code=204)

@@ -16,6 +16,7 @@ from registry.backends.base import DeployBackend
 from registry.db import Database
 from registry.models import Agent
 from registry.problems import Problem
+from registry.readcache import ReadCache
 from registry.settings import RegistrySettings
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class RegistryState:
     backend: DeployBackend
     artifact_base: str  # e.g. http://127.0.0.1:8097 ; artifact URLs are {base}/v1/artifacts/{sha}
     keys: KeyCache = field(default_factory=KeyCache)
+    reads: ReadCache = field(default_factory=lambda: ReadCache(ttl=1.0))
     deployer: Deployer = field(init=False)
 
     def artifact_url(self, sha256: str) -> str:
@@ -47,10 +49,9 @@ async def get_session(state: Annotated[RegistryState, Depends(get_state)]) -> As
 
 async def require_admin(
     state: Annotated[RegistryState, Depends(get_state)],
-    session: Annotated[AsyncSession, Depends(get_session)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Caller:
-    return await authenticate_admin(session, authorization, state.keys)
+    return await authenticate_admin(state.db.sessions, authorization, state.keys)
 
 
 State = Annotated[RegistryState, Depends(get_state)]

@@ -96,6 +96,8 @@ def test_deploy_hands_the_backend_a_spec_and_reports_ready(
 ) -> None:
     with registry.client() as c:
         sha = upload(c, demo_apkg_kit).json()["sha256"]
+        for _ in range(2):  # served from the read cache the second time; a change must still show
+            assert c.get(f"{NS}/agents/demo-agent").json()["status"]["phase"] == "absent"
         r = c.put(
             f"{NS}/agents/demo-agent/deployment",
             json={"max_scale": 3, "container_concurrency": 2, "env": {"GREETING": "hi"}},
