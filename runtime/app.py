@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from runtime.invoke import HandlerFailed, call
 from runtime.observe import Metrics, RequestObserver
 
 log = logging.getLogger("runtime.app")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -98,13 +99,29 @@ def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
     if agent.http_app is not None:
         app.mount("/", agent.http_app, name="http_server")
     elif agent.ui_dir is not None:
-        app.add_api_route("/", lambda: RedirectResponse("/ui/"), methods=["GET"], include_in_schema=False)
+
+        @_route(app, "/", "GET")
+        async def to_ui(_: Request) -> Response:
+            return RedirectResponse("/ui/")
+
     return RequestObserver(app, agent.name, metrics)
 
 
+def _route(app: FastAPI, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
+    """Register a plain Starlette route. The runtime's endpoints take a Request and return a
+    Response themselves, so FastAPI's parameter and response machinery is skipped: cheaper to
+    build at start and per request. Package REST routes (`mount(app)`) stay FastAPI routes."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        app.add_route(path, endpoint, methods=[method])
+        return endpoint
+
+    return register
+
+
 def _add_probes(app: FastAPI, agent: Agent, metrics: Metrics, state: dict[str, bool]) -> None:
-    @app.get("/health")
-    async def health() -> JSONResponse:
+    @_route(app, "/health", "GET")
+    async def health(_: Request) -> JSONResponse:
         body = {
             "ok": state["ready"],
             "agent": agent.name,
@@ -114,23 +131,23 @@ def _add_probes(app: FastAPI, agent: Agent, metrics: Metrics, state: dict[str, b
         }
         return JSONResponse(body, status_code=200 if state["ready"] else 503)
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
+    @_route(app, "/healthz", "GET")
+    async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    @_route(app, "/readyz", "GET")
+    async def readyz(_: Request) -> JSONResponse:
         return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
+    @_route(app, "/metrics", "GET")
+    async def prometheus(_: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_invoke(app: FastAPI, agent: Agent, time_limit: float) -> None:
-    @app.post("/invoke")
+    @_route(app, "/invoke", "POST")
     async def invoke(request: Request) -> Response:
         if agent.handler is None:
             return error_response(404, "no_entrypoint", f"{agent.name} declares no entrypoint")
@@ -145,7 +162,7 @@ def _add_invoke(app: FastAPI, agent: Agent, time_limit: float) -> None:
 def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
     source = f"/agents/{agent.name}"
 
-    @app.post("/")
+    @_route(app, "/", "POST")
     async def cloudevent(request: Request) -> Response:
         from runtime import events  # the SDK costs ~0.1 s to import: only pay for it when used
 
@@ -176,11 +193,11 @@ def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
 
 
 def _add_a2a(app: FastAPI, agent: Agent, time_limit: float) -> None:
-    @app.get("/.well-known/agent.json")
+    @_route(app, "/.well-known/agent.json", "GET")
     async def agent_card(request: Request) -> JSONResponse:
         return JSONResponse(a2a.agent_card(agent, str(request.base_url)))
 
-    @app.post("/a2a")
+    @_route(app, "/a2a", "POST")
     async def a2a_rpc(request: Request) -> Response:
         try:
             payload = json.loads(await request.body())
