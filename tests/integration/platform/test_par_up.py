@@ -206,9 +206,10 @@ def test_agents_still_start_when_the_runtime_template_dies(platform: ParUp, demo
     platform.deploy(demo_apkg_kit)
     assert platform.call("demo-agent", json_body={}).status_code == 200
     [warm] = platform.agent_pids("demo-agent")
-    templates = [  # forked instances keep the template's command line
+    instances = set(platform.agent_pids())  # forked instances keep the template's command line
+    templates = [
         pid for pid in platform.descendants()
-        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes() and pid != warm
+        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes() and pid not in instances
     ]
     assert len(templates) == 1
 
