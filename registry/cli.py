@@ -7,6 +7,7 @@ from eventing.cli import app as eventing_app
 from gateway.cli import app as gateway_app
 from registry.commands import register as register_registry_commands
 from registry.up.cli import up
+from registry.up.invoke import invoke
 from runtime.cli import app as runtime_app
 
 app = typer.Typer(help="PAR: run AI agent packages serverlessly.", no_args_is_help=True)
@@ -14,6 +15,7 @@ app.add_typer(runtime_app, name="runtime")
 app.add_typer(eventing_app, name="eventing")
 app.add_typer(gateway_app, name="gateway")
 app.command("up")(up)
+app.command("invoke")(invoke)
 register_registry_commands(app)
 
 

@@ -6,6 +6,7 @@ and rollback, crash replacement, failed starts; `test_lifecycle.py` covers stop 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -200,6 +201,11 @@ def test_cli_commands_find_the_platform_through_the_data_folder(
                            env=env, capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "ready" in shown.stdout
+
+    invoked = subprocess.run([*par, "invoke", "demo-sdk", "--data", '{"via": "cli"}'],
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert invoked.returncode == 0, invoked.stderr
+    assert json.loads(invoked.stdout) == {"message": "Hello from handler", "received": {"via": "cli"}}
 
 
 def test_agents_still_start_when_the_runtime_template_dies(platform: ParUp, demo_apkg_kit: Path) -> None:
