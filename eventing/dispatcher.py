@@ -92,6 +92,7 @@ class TriggerConsumer:
             session_timeout_ms=session,
             heartbeat_interval_ms=max(100, session // 6),
             max_poll_records=self.settings.max_in_flight * 4,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         self._consumer = consumer
         consumer.subscribe([self.topic], listener=_Revocations(self))

@@ -32,8 +32,12 @@ class Kafka:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
 
     async def start(self) -> None:
-        await self.producer.start()
-        await self.admin.start()
+        try:
+            await self.producer.start()
+            await self.admin.start()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         await self.producer.stop()
@@ -44,10 +48,9 @@ class Kafka:
         key = message.key.encode() if isinstance(message.key, str) else message.key
         headers = list(message.headers.items())
         try:
-            future = await asyncio.wait_for(
-                self.producer.send(topic, message.value, key=key, headers=headers), self.produce_timeout
-            )
-            await asyncio.wait_for(future, self.produce_timeout)
+            async with asyncio.timeout(self.produce_timeout):
+                future = await self.producer.send(topic, message.value, key=key, headers=headers)
+                await future
         except Exception as exc:
             raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
 

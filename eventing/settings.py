@@ -36,3 +36,5 @@ class EventingSettings(BaseSettings):
     commit_interval: float = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
     # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")
+    # How long the broker may hold an empty fetch: bounds dispatch latency when traffic is light.
+    fetch_max_wait_ms: int = Field(default=25, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")

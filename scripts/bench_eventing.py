@@ -54,7 +54,11 @@ int clock_gettime(int clk, bench_timespec *tp);
 ]]
 local ts = ffi.new("bench_timespec")
 local counter = 0
-local tid = tostring(math.random(1, 1000000000))
+local threads = 0
+setup = function(thread)  -- each wrk thread has its own Lua state: give each its own id prefix
+  threads = threads + 1
+  thread:set("tid", tostring(threads))
+end
 local function now_ns()
   ffi.C.clock_gettime(0, ts)  -- CLOCK_REALTIME, compared with time.time_ns() in the subscriber
   return string.format("%d%09d", tonumber(ts.tv_sec), tonumber(ts.tv_nsec))
@@ -252,7 +256,7 @@ def bench_e2e(bootstrap: str, tmp: Path, seconds: float) -> None:
         wait_http(f"http://127.0.0.1:{p_sub}/stats")
         stack.enter_context(par_eventing(config, p_ev, bootstrap, tmp / "e2e.log"))
         wait_http(f"http://127.0.0.1:{p_ev}/readyz")
-        for rate, connections in ((500, 10), (2000, 20)):
+        for rate, connections in ((500, 25), (2000, 100)):  # 50 ms between one connection's requests
             httpx.post(f"http://127.0.0.1:{p_sub}/reset")
             lua = tmp / f"paced-{rate}.lua"
             lua.write_text(PACED_LUA.replace("DELAY_MS", str(connections * 1000 / rate)))
