@@ -115,9 +115,12 @@ class ParUp:
             return response.json()
 
     def wait_phase(self, agent: str, phase: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll the deployment until `phase` (an agent not deployed yet counts as not there yet)."""
         deadline = time.monotonic() + timeout
         while True:
-            current = self.deployment(agent)
+            with self.registry() as client:
+                response = client.get(f"/v1/namespaces/default/agents/{agent}/deployment")
+            current = response.json() if response.status_code == 200 else {"status": {"phase": "absent"}}
             if current["status"]["phase"] == phase:
                 return current
             if time.monotonic() > deadline:

@@ -54,3 +54,19 @@ def test_a_second_par_up_on_the_same_data_folder_is_refused(tmp_path: Path) -> N
     finally:
         first.stop()
         first.kill()
+
+
+def test_demo_deploys_the_examples_and_their_trigger(tmp_path: Path) -> None:
+    demo = ParUp(tmp_path / "data").start("--demo", timeout=180)
+    try:
+        for agent in ("demo-agent", "event-emitter", "event-receiver"):
+            demo.wait_phase(agent, "ready")
+        with demo.registry() as client:
+            trigger = client.get("/v1/namespaces/default/triggers/greetings")
+        assert trigger.status_code == 200, trigger.text
+        assert trigger.json()["filters"] == {"type": "par.demo.greeting"}
+        assert demo.call("demo-agent", json_body={"x": 1}).json()["received"] == {"x": 1}
+        assert "demo: trigger greetings" in demo.output()
+    finally:
+        demo.stop()
+        demo.kill()

@@ -226,3 +226,14 @@ def test_agents_still_start_when_the_runtime_template_dies(platform: ParUp, demo
 
     assert response.status_code == 200, response.text
     assert response.json()["received"] == {"after": "template"}
+
+
+def test_min_scale_keeps_an_instance_warm_without_traffic(platform: ParUp, emitter_apkg: Path) -> None:
+    platform.deploy(emitter_apkg, min_scale=1)
+
+    [pid] = wait_until(lambda: platform.agent_pids("event-emitter"), 30, "min-scale 1 started nothing")
+    time.sleep(IDLE_WINDOW + 1.5)  # past the idle window: min-scale wins over scale to zero
+
+    assert platform.agent_pids("event-emitter") == [pid]
+    platform.deploy(emitter_apkg, min_scale=0)
+    wait_until(lambda: not alive(pid), IDLE_WINDOW + 10, "min-scale 0 did not let it scale to zero")
