@@ -6,9 +6,10 @@ Bodies are the real Knative objects as JSON or YAML. Refusals are Kubernetes `St
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from eventing.control import KINDS, Eventing
@@ -16,7 +17,16 @@ from eventing.kafka import KafkaUnavailable
 from eventing.objects import API_VERSION, InvalidObject, load_documents
 
 PREFIX = "/apis/eventing.knative.dev/v1/namespaces/{namespace}/{plural}"
-router = APIRouter(prefix=PREFIX)
+
+
+async def _authorized(request: Request) -> None:
+    """With PAR_EVENTING_ADMIN_TOKEN set, only its bearer may change or read objects."""
+    token = request.app.state.eventing.settings.admin_token
+    if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+        raise HTTPException(401, "admin API: missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(_authorized)])
 
 
 def _status(code: int, reason: str, message: str, field: str | None = None) -> JSONResponse:

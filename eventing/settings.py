@@ -38,3 +38,5 @@ class EventingSettings(BaseSettings):
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")
     # How long the broker may hold an empty fetch: bounds dispatch latency when traffic is light.
     fetch_max_wait_ms: int = Field(default=25, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
+    # When set, the admin API requires `Authorization: Bearer <token>` (the ingress stays open, as Knative's).
+    admin_token: str | None = Field(default=None, alias="PAR_EVENTING_ADMIN_TOKEN")

@@ -79,10 +79,14 @@ kind: Broker
 metadata: {name: bench, namespace: default}
 ---
 apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: e2e, namespace: default}
+---
+apiVersion: eventing.knative.dev/v1
 kind: Trigger
 metadata: {name: bench-e2e, namespace: default}
 spec:
-  broker: bench
+  broker: e2e
   filter: {attributes: {type: bench.e2e}}
   subscriber: {uri: "SUBSCRIBER"}
 """
@@ -262,7 +266,7 @@ def bench_e2e(bootstrap: str, tmp: Path, seconds: float) -> None:
             lua.write_text(PACED_LUA.replace("DELAY_MS", str(connections * 1000 / rate)))
             out = subprocess.run(
                 ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(lua),
-                 f"http://127.0.0.1:{p_ev}/default/bench"],
+                 f"http://127.0.0.1:{p_ev}/default/e2e"],
                 capture_output=True, text=True, check=True).stdout
             sent = int(re.search(r"(\d+) requests in", out).group(1))
             bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

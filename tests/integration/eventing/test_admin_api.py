@@ -90,6 +90,15 @@ def test_invalid_trigger_is_refused_naming_the_field(eventing, change, field):
     assert ev.client.get(f"{API}/default/triggers").json()["items"] == []
 
 
+def test_admin_token_guards_the_admin_api_only(eventing):
+    ev = eventing([broker("guarded")], PAR_EVENTING_ADMIN_TOKEN="s3cret")
+    url = f"{API}/default/brokers/guarded"
+    assert ev.client.get(url).status_code == 401
+    assert ev.client.get(url, headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert ev.client.get(url, headers={"authorization": "Bearer s3cret"}).status_code == 200
+    assert ev.post("guarded", "g-1").status_code == 202
+
+
 def test_invalid_config_file_fails_fast_naming_the_field(tmp_path: Path):
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump_all([broker("default"), trigger("t", "default", "not-a-url")]))
