@@ -96,8 +96,11 @@ class LocalBackend(DeployBackend):
 
         source = target.artifact_path or target.artifact_url
         package_dir = await prepare(self._prepared_root, target.sha256, source, progress)
-        env = {"K_SINK": spec.k_sink} if spec.k_sink else {}
         scaling = spec.scaling
+        # Knative's timeoutSeconds is enforced by its queue-proxy; here the runtime enforces it.
+        env = {"PAR_REQUEST_TIMEOUT_SEC": str(scaling.timeout_seconds)}
+        if spec.k_sink:
+            env["K_SINK"] = spec.k_sink
         return RevisionSpec(
             namespace=spec.namespace,
             agent=spec.agent,
