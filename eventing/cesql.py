@@ -173,12 +173,7 @@ class _Parser:
             return lambda ev: negate != bool(pattern.fullmatch(_as_str(left(ev))))
         if self.peek("IN"):
             self.take("IN")
-            self.take("(")
-            options = [self.operand()]
-            while self.peek(","):
-                self.take(",")
-                options.append(self.operand())
-            self.take(")")
+            options = self._parenthesized(self.operand)
             return lambda ev: negate != any(_eq(left(ev), o(ev)) for o in options)
         if self.i < len(self.tokens) and self.tokens[self.i][1] in _COMPARE:
             op = _COMPARE[self.take()[1]]
@@ -219,14 +214,19 @@ class _Parser:
             raise UnsupportedCesql(f"expected an attribute name, found {value!r}")
         return value.lower()
 
-    def _call(self, name: str) -> Node:
-        arity, fn = _FUNCTIONS[name]
+    def _parenthesized(self, item: Callable[[], Node]) -> list[Node]:
+        """`( item, item, ... )`: an IN list or function arguments."""
         self.take("(")
-        args = [self.or_()]
+        items = [item()]
         while self.peek(","):
             self.take(",")
-            args.append(self.or_())
+            items.append(item())
         self.take(")")
+        return items
+
+    def _call(self, name: str) -> Node:
+        arity, fn = _FUNCTIONS[name]
+        args = self._parenthesized(self.or_)
         if arity is not None and len(args) != arity:
             raise UnsupportedCesql(f"{name} takes {arity} argument(s), got {len(args)}")
         return lambda ev: fn(*(a(ev) for a in args))

@@ -207,13 +207,21 @@ def parse_delivery(spec: dict[str, Any], where: str) -> DeliverySpec:
     return DeliverySpec(retry, policy, delay, timeout, dls)
 
 
+def _identify(
+    obj: Any, kind: str, crds_dir: Path | None, namespace: str | None, name: str | None
+) -> tuple[str, str]:
+    """Kind, metadata and CRD schema checks shared by every object; (namespace, name)."""
+    if not isinstance(obj, dict):
+        raise InvalidObject("(root)", f"must be a {kind} object")
+    ids = _metadata(obj, kind, namespace, name)
+    check_schema(obj, kind, crds_dir)
+    return ids
+
+
 def parse_broker(
     obj: Any, crds_dir: Path | None, namespace: str | None = None, name: str | None = None
 ) -> Broker:
-    if not isinstance(obj, dict):
-        raise InvalidObject("(root)", "must be a Broker object")
-    ns, broker_name = _metadata(obj, "Broker", namespace, name)
-    check_schema(obj, "Broker", crds_dir)
+    ns, broker_name = _identify(obj, "Broker", crds_dir, namespace, name)
     broker_class = (obj["metadata"].get("annotations") or {}).get(CLASS_ANNOTATION)
     if broker_class is not None and broker_class not in KAFKA_CLASSES:
         raise InvalidObject(
@@ -227,10 +235,7 @@ def parse_broker(
 def parse_trigger(
     obj: Any, crds_dir: Path | None, namespace: str | None = None, name: str | None = None
 ) -> Trigger:
-    if not isinstance(obj, dict):
-        raise InvalidObject("(root)", "must be a Trigger object")
-    ns, trigger_name = _metadata(obj, "Trigger", namespace, name)
-    check_schema(obj, "Trigger", crds_dir)
+    ns, trigger_name = _identify(obj, "Trigger", crds_dir, namespace, name)
     spec = obj.get("spec") or {}
     if not spec.get("broker"):
         raise InvalidObject("spec.broker", "is required")
