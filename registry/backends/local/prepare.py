@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+from .instance import die_with
 
 _PAR = (sys.executable, "-c", "from registry.cli import main; main()")
 _DONE = ".par-prepared"
@@ -75,6 +79,8 @@ async def _run_prepare(apkg: Path, into: Path, sha256: str, progress: Callable[[
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # its installer children share its group: one killpg stops all
+        preexec_fn=die_with(os.getpid()),
     )
     tail: list[str] = []
     assert proc.stdout is not None
@@ -87,7 +93,7 @@ async def _run_prepare(apkg: Path, into: Path, sha256: str, progress: Callable[[
         await proc.wait()
     except BaseException:  # cancelled (undeploy, shutdown): do not leave the child running
         with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
         raise
     if proc.returncode != 0:
