@@ -62,6 +62,7 @@ def create_app(
             keys=KeyCache(settings.auth_cache_seconds),
             reads=ReadCache(settings.read_cache_seconds),
         )
+        db.after_commit.append(state.reads.clear)  # any change: cached reads are stale now
         state.deployer = Deployer(state)
         await state.deployer.resume()
         app.state.registry = state
@@ -87,12 +88,8 @@ def create_app(
     return app
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
 class _Observe:
-    """Pure ASGI middleware: one JSON log line and Prometheus samples per request, and the read
-    cache dropped after any request that may have changed something."""
+    """Pure ASGI middleware: one JSON log line and Prometheus samples per request."""
 
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
         self.app, self.requests, self.latency = app, requests, latency
@@ -104,24 +101,15 @@ class _Observe:
         started = time.perf_counter()
         status = 500
 
-        def changed() -> None:
-            """Whatever a non-GET request changed, cached reads are stale now (and again once it
-            is over, for anything a read stored meanwhile)."""
-            state = getattr(scope["app"].state, "registry", None)
-            if scope["method"] not in _SAFE_METHODS and state is not None:
-                state.reads.clear()
-
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                changed()  # before the client can see the answer and read again
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
-            changed()
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             self.requests.labels(scope["method"], route, str(status)).inc()

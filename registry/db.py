@@ -7,7 +7,8 @@ answers 503 after `PAR_DB_TIMEOUT` seconds instead of hanging.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
@@ -15,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from registry.settings import RegistrySettings
 
@@ -25,6 +27,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Called after every commit of a session from `sessions`, whoever made it (API, watchers,
+    # `par up`'s status keeper): what caches derived from the database hook into.
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -73,4 +78,14 @@ async def open_database(settings: RegistrySettings) -> Database:
     engine = create_engine(settings)
     async with engine.begin() as connection:
         await connection.run_sync(_alembic_upgrade)
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    session_class = type("RegistrySession", (Session,), {})  # this database's sessions only
+    database = Database(
+        engine, async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class)
+    )
+
+    @event.listens_for(session_class, "after_commit")
+    def _committed(_session: Session) -> None:
+        for callback in database.after_commit:
+            callback()
+
+    return database

@@ -132,7 +132,6 @@ class Deployer:
                         return
                     record(deployment, status)
                     await session.commit()
-                self.state.reads.clear()
                 log.info("status", extra={"agent": f"{namespace}/{name}", "phase": status.phase.value})
         except BackendError as exc:
             log.warning("watch failed", extra={"agent": f"{namespace}/{name}", "error": str(exc)})

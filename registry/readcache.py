@@ -1,7 +1,8 @@
 """Rendered bodies of the hot read (GET one agent), so that answering it costs no database trip.
 
-Every change this registry makes clears the cache (a non-GET request, a status update from a
-watcher), which makes it exact when one registry owns the database (SQLite). Entries also expire
+Every commit through the registry's sessions clears the cache (`Database.after_commit`: API
+requests, status watchers, `par up`'s status keeper), which makes it exact when one registry
+process owns the database (SQLite). Entries also expire
 after `ttl` seconds, which bounds how long another replica's change (PostgreSQL) may go unseen.
 A read that raced a change is not stored: `put` only keeps a body computed in the same
 generation in which its read started.

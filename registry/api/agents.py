@@ -152,7 +152,6 @@ async def patch_agent(
         setattr(agent, field, value)
     await feed.bump(session)
     await session.commit()
-    state.reads.clear()  # before re-reading: the middleware clears only after the response
     return await get_agent(name, state, admin, namespace)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from registry.readcache import ReadCache
 
@@ -30,3 +31,22 @@ def test_zero_ttl_disables() -> None:
     cache = ReadCache(ttl=0)
     cache.put("default/a", b"v", cache.generation)
     assert cache.get("default/a") is None
+
+
+async def test_every_commit_through_the_registry_sessions_clears_it(tmp_path: Path) -> None:
+    """Writers outside the API (watchers, `par up`'s status keeper) invalidate it too."""
+    from registry.db import open_database
+    from registry.models import Namespace
+    from registry.settings import RegistrySettings
+
+    db = await open_database(RegistrySettings(data_dir=tmp_path))
+    cache = ReadCache(ttl=10)
+    db.after_commit.append(cache.clear)
+    try:
+        cache.put("default/a", b"v1", cache.generation)
+        async with db.sessions() as session:
+            session.add(Namespace(name="team-a"))
+            await session.commit()
+        assert cache.get("default/a") is None
+    finally:
+        await db.close()
