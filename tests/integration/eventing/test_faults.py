@@ -96,6 +96,19 @@ def test_kafka_unreachable_answers_503_promptly_then_recovers(eventing, embedded
     assert status == 202
 
 
+def test_restarted_memory_only_kafka_gets_its_topic_back(eventing, embedded_kafka):
+    ev = eventing([broker("restart")], dispatcher=False, bootstrap=embedded_kafka.bootstrap,
+                  PAR_EVENTING_PRODUCE_TIMEOUT=1.0)
+    assert ev.post("restart", "before").status_code == 202
+    embedded_kafka.stop()
+    assert ev.post("restart", "down").status_code == 503
+    embedded_kafka.start()  # same port, empty memory: the topic is gone
+    deadline = time.monotonic() + 30
+    while (status := ev.post("restart", "after").status_code) != 202 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert status == 202
+
+
 def _serve(config: Path, port: int, bootstrap: str, log: Path, *flags: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PAR_EVENTING_SESSION_TIMEOUT_MS": "1500"}
     return subprocess.Popen(
