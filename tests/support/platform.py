@@ -149,19 +149,21 @@ class ParUp:
         """Every process below `par up`: the broker, the runtime template, the instances."""
         children: dict[int, list[int]] = {}
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
+            if entry.name.isdigit() and (ppid := parent(int(entry.name))) is not None:
+                children.setdefault(ppid, []).append(int(entry.name))
         found, todo = [], list(children.get(self.pid, []))
         while todo:
             pid = todo.pop()
             found.append(pid)
             todo += children.get(pid, [])
         return found
+
+
+def parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def alive(pid: int) -> bool:

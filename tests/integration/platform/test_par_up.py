@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.platform import ParUp, alive, wait_until
+from tests.support.platform import ParUp, alive, parent, wait_until
 
 from .conftest import IDLE_WINDOW
 
@@ -212,10 +212,10 @@ def test_agents_still_start_when_the_runtime_template_dies(platform: ParUp, demo
     platform.deploy(demo_apkg_kit)
     assert platform.call("demo-agent", json_body={}).status_code == 200
     [warm] = platform.agent_pids("demo-agent")
-    instances = set(platform.agent_pids())  # forked instances keep the template's command line
+    # The template is a child of `par up`; the instances it forks (same command line) are its children.
     templates = [
         pid for pid in platform.descendants()
-        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes() and pid not in instances
+        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes() and parent(pid) == platform.pid
     ]
     assert len(templates) == 1
 
