@@ -6,8 +6,10 @@ large, 503 Kafka did not store it within the bounded time.
 
 from __future__ import annotations
 
+import functools
 import logging
 
+from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -17,6 +19,12 @@ from eventing.kafka import KafkaUnavailable
 
 log = logging.getLogger("eventing.ingress")
 _ACCEPTED = Response(status_code=202)
+
+
+@functools.lru_cache(maxsize=4096)
+def _accepted(namespace: str, broker: str) -> Counter:
+    """The per-broker child of the accepted counter, looked up once (this is the hot path)."""
+    return metrics.ACCEPTED.labels(namespace, broker)
 
 
 class BodyTooLarge(Exception):
@@ -62,7 +70,7 @@ async def ingress(request: Request) -> Response:
     except KafkaUnavailable as exc:
         eventing.recheck_topic(broker)
         return _refuse(503, "Kafka did not store the event", topic=broker.topic, error=str(exc))
-    metrics.ACCEPTED.labels(namespace, name).inc()
+    _accepted(namespace, name).inc()
     if log.isEnabledFor(logging.DEBUG):
         log.debug("event accepted", extra={"topic": broker.topic, "event_id": event.get_id()})
     return _ACCEPTED

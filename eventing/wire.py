@@ -56,9 +56,10 @@ def from_http(headers: dict[str, str], body: bytes) -> BaseCloudEvent:
     """Parse a binary- or structured-mode HTTP request; raise InvalidEvent naming the problem."""
     lowered = {k.lower(): v for k, v in headers.items()}
     content_type = lowered.get("content-type", "")
+    attributes = {k[3:]: v for k, v in lowered.items() if k.startswith("ce-")}
     try:
-        if any(k.startswith("ce-") for k in lowered):
-            _check_required({k[3:]: v for k, v in lowered.items() if k.startswith("ce-")})
+        if attributes:
+            _check_required(attributes)
             return http.from_binary(http.HTTPMessage(lowered, body), FORMAT, WireEvent)
         if content_type.split(";")[0].strip().lower() != STRUCTURED_JSON:
             raise InvalidEvent(
