@@ -43,9 +43,6 @@ class RegistrySettings(BaseSettings):
         "http://kafka-broker-ingress.knative-eventing.svc.cluster.local/{namespace}/{broker}",
         description="K_SINK template for an agent's broker",
     )
-    service_url_template: str = Field(
-        "http://{name}.{namespace}.svc.cluster.local", description="In-cluster URL of an agent's Service"
-    )
     cluster_local: bool = Field(False, description="Default visibility: networking.knative.dev/visibility")
     runtime_cpu_request: str = "100m"
     runtime_memory_request: str = "256Mi"
