@@ -135,8 +135,7 @@ class _Parser:
         node = sub()
         while self.peek(word):
             self.take(word)
-            left, right = node, sub()
-            node = lambda ev, a=left, b=right: combine(_as_bool(a(ev)), b, ev)  # noqa: E731
+            node = _logical(combine, node, sub())
         return node
 
     # AND and OR short-circuit: `NOT EXISTS x OR x = 1` never evaluates a missing x.
@@ -184,13 +183,13 @@ class _Parser:
     def operand(self) -> Node:
         kind, value = self.take()
         if kind == "num":
-            return lambda ev, n=int(value): n
+            return _constant(int(value))
         if value == "-" and self.peek() and self.tokens[self.i][0] == "num":
-            return lambda ev, n=-int(self.take()[1]): n
+            return _constant(-int(self.take()[1]))
         if kind == "str":
-            return lambda ev, s=_unquote(value): s
+            return _constant(_unquote(value))
         if value in ("TRUE", "FALSE"):
-            return lambda ev, b=value == "TRUE": b
+            return _constant(value == "TRUE")
         if value == "EXISTS":
             name = self._identifier()
             return lambda ev: name in ev
@@ -230,6 +229,14 @@ class _Parser:
         if arity is not None and len(args) != arity:
             raise UnsupportedCesql(f"{name} takes {arity} argument(s), got {len(args)}")
         return lambda ev: fn(*(a(ev) for a in args))
+
+
+def _constant(value: Value) -> Node:
+    return lambda ev: value
+
+
+def _logical(combine: Callable[[bool, Node, Any], bool], left: Node, right: Node) -> Node:
+    return lambda ev: combine(_as_bool(left(ev)), right, ev)
 
 
 def _unquote(raw: str) -> str:

@@ -85,8 +85,8 @@ class Eventing:
                 broker = self.brokers.pop(key, None)
                 if broker is None:
                     return None
-                for tkey, trigger in self.triggers.items():
-                    if (trigger.namespace, trigger.broker) == key:
+                for tkey, bound in self.triggers.items():
+                    if (bound.namespace, bound.broker) == key:
                         await self._stop_consumer(tkey)
                 log.info("broker deleted (topic kept)", extra={"namespace": namespace, "broker": name})
                 return self.broker_view(broker)

@@ -161,7 +161,7 @@ def _metadata(obj: dict[str, Any], kind: str, namespace: str | None, name: str |
         raise InvalidObject("metadata.namespace", f"{obj_ns!r} does not match the path's {namespace!r}")
     if name and obj_name != name:
         raise InvalidObject("metadata.name", f"{obj_name!r} does not match the path's {name!r}")
-    return obj_ns, obj_name
+    return str(obj_ns), str(obj_name)
 
 
 def _duration(value: Any, where: str) -> float:
