@@ -99,14 +99,18 @@ class Trigger:
     ordered: bool
     initial_offset: str
     obj: dict[str, Any]
+    _spec: tuple[Broker | None, DeliverySpec] | None = field(default=None, repr=False)
 
     @property
     def group(self) -> str:
         return consumer_group(self.namespace, self.name)
 
     def delivery_spec(self, broker: Broker | None) -> DeliverySpec:
-        """The Trigger's delivery fields over the Broker's (Knative's inheritance)."""
-        return parse_delivery({**(broker.delivery if broker else {}), **self.delivery}, "spec.delivery")
+        """The Trigger's delivery fields over the Broker's (Knative's inheritance); parsed once per Broker."""
+        if self._spec is None or self._spec[0] is not broker:
+            merged = {**(broker.delivery if broker else {}), **self.delivery}
+            self._spec = (broker, parse_delivery(merged, "spec.delivery"))
+        return self._spec[1]
 
 
 def load_documents(text: str) -> list[dict[str, Any]]:
