@@ -99,7 +99,6 @@ class Platform:
             domain=opts.domain,
             public_url=urls["registry"],
             broker_ingress_url=urls["eventing"] + "/{namespace}/{broker}",
-            service_url_template=urls["activator"] + "/{namespace}/{name}",
         )
         registry_sock = sockets.pop("registry")
         registry_app = create_app(
