@@ -1,0 +1,193 @@
+"""The Dockerfile's two images against what runs them: the image names knative/ and the registry
+use, the runtime Service's security context, port and writable volume, the commands the
+Deployments start, and the runtime image's reduced dependency set. Static checks: no Docker here."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import typer
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from registry import manifests
+from registry.backends.base import DeploymentSpec, VersionTarget
+from registry.settings import RegistrySettings
+from tests.support.dockerfile import ROOT, exec_form, final_env, knative_objects, lineage, parse
+
+TARGETS = {"ghcr.io/pixell/par": "platform", "ghcr.io/pixell/par-runtime": "runtime"}
+FIRST_PARTY = {"runtime", "registry", "gateway", "eventing"}
+GLOBAL_ARGS, STAGES = parse()
+
+
+def _repo(image: str) -> str:
+    return image.rsplit(":", 1)[0]
+
+
+def _runtime_service() -> dict:
+    version = VersionTarget(
+        version="0.1.0",
+        revision="demo-agent-0-1-0",
+        percent=100,
+        sha256="0" * 64,
+        artifact_url="http://par-registry.par-system/v1/artifacts/" + "0" * 64,
+    )
+    return manifests.service(DeploymentSpec(namespace="default", agent="demo-agent", versions=(version,)))
+
+
+def _deployments() -> list[dict]:
+    return [
+        obj
+        for folder in ("registry", "gateway/base")
+        for obj in knative_objects(folder)
+        if obj["kind"] == "Deployment"
+    ]
+
+
+def _user(stage: str) -> str:
+    users = [u for s in lineage(STAGES, stage) for u in s.values("USER")]
+    assert users, f"stage {stage} sets no USER"
+    return users[-1]
+
+
+def test_every_par_image_named_in_manifests_and_settings_is_a_dockerfile_target() -> None:
+    images = {RegistrySettings().runtime_image, manifests.ManifestOptions().image}
+    for path in (ROOT / "knative").rglob("*.yaml"):
+        images |= set(re.findall(r"image:\s*(ghcr\.io/pixell/\S+)", path.read_text()))
+        images |= set(re.findall(r"value:\s*(ghcr\.io/pixell/\S+)", path.read_text()))
+    assert {_repo(i) for i in images} == set(TARGETS)
+    assert {"platform", "runtime"} <= set(STAGES)
+
+
+def test_both_images_run_as_the_numeric_non_root_uid_the_registry_deployment_sets() -> None:
+    (registry,) = [d for d in _deployments() if d["metadata"]["name"] == "par-registry"]
+    run_as = registry["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    for target in TARGETS.values():
+        user = _user(target)
+        # runAsNonRoot without runAsUser (the runtime Service) only starts a numeric, non-zero USER.
+        assert user.isdigit() and int(user) != 0, user
+        assert int(user) == run_as
+    container = _runtime_service()["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert "runAsUser" not in container["securityContext"]
+
+
+def test_runtime_port_and_command_are_the_knative_services() -> None:
+    env = final_env(STAGES, "runtime")
+    container = _runtime_service()["spec"]["template"]["spec"]["containers"][0]
+    assert int(env["PORT"]) == manifests.RUNTIME_PORT == container["ports"][0]["containerPort"]
+    assert STAGES["runtime"].values("EXPOSE") == [str(manifests.RUNTIME_PORT)]
+    command = exec_form(STAGES["runtime"].values("CMD")[-1])
+    assert command[:2] == ["python", "-m"]
+    assert importlib.util.find_spec(f"{command[2]}.__main__") is not None
+    assert not STAGES["runtime"].values("ENTRYPOINT")
+
+
+def test_runtime_writes_only_under_the_services_emptydir() -> None:
+    """readOnlyRootFilesystem: HOME and the work dir must lie on the mounted emptyDir."""
+    template = _runtime_service()["spec"]["template"]["spec"]
+    container = template["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
+    service_env = {e["name"]: e["value"] for e in container["env"]}
+    image_env = final_env(STAGES, "runtime")
+    for name in ("HOME", "PAR_RUNTIME_WORK_DIR"):
+        for value in (image_env[name], service_env.get(name, image_env[name])):
+            assert any(Path(value).is_relative_to(m) for m in mounts), (name, value, mounts)
+
+
+def test_a_baked_package_is_prepared_and_served_by_default() -> None:
+    runtime = STAGES["runtime"]
+    assert "APKG=" in runtime.values("ARG")
+    run = " ".join(runtime.values("RUN"))
+    assert "par runtime prepare /opt/agent/source --into /opt/agent/prepared" in run
+    assert final_env(STAGES, "runtime")["AGENT_PACKAGE_PATH"] == "${APKG:+/opt/agent/prepared}"
+
+
+def _cli() -> typer.main.TyperGroup:
+    from registry.cli import app
+
+    return typer.main.get_command(app)
+
+
+def test_every_platform_command_in_the_manifests_parses_with_the_par_cli() -> None:
+    import click
+
+    commands = [
+        c["command"]
+        for d in _deployments()
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if _repo(c["image"]) == "ghcr.io/pixell/par"
+    ]
+    assert len(commands) >= 2
+    for argv in commands:
+        assert argv[0] == "par"
+        command: click.Command = _cli()
+        args = argv[1:]
+        while isinstance(command, click.Group):
+            command, args = command.commands[args[0]], args[1:]
+        command.make_context(" ".join(argv), list(args))  # raises on an unknown option or choice
+
+
+def _requirements() -> list[Requirement]:
+    args = dict(a.partition("=")[::2] for a in STAGES["runtime-build"].values("ARG"))
+    return [Requirement(r) for r in args["RUNTIME_REQUIREMENTS"].strip('"').split()]
+
+
+def _closure(requirements: list[Requirement]) -> set[str]:
+    """Distributions those requirements install (with their extras), as installed here."""
+    seen: set[str] = set()
+    todo = [(r.name, frozenset(r.extras)) for r in requirements]
+    while todo:
+        name, extras = todo.pop()
+        key = canonicalize_name(name)
+        if key in seen and not extras:
+            continue
+        seen.add(key)
+        for text in metadata.requires(name) or []:
+            req = Requirement(text)
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
+                todo.append((req.name, frozenset(req.extras)))
+    return seen
+
+
+def _distributions(modules: set[str]) -> set[str]:
+    owners = metadata.packages_distributions()
+    return {canonicalize_name(d) for m in modules - FIRST_PARTY for d in owners.get(m, [m])}
+
+
+def test_runtime_image_requirements_cover_every_runtime_import() -> None:
+    imported: set[str] = set()
+    for path in (ROOT / "runtime").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {m for m in imported if m not in sys.stdlib_module_names}
+    missing = _distributions(third_party) - _closure(_requirements())
+    assert not missing, f"runtime imports these, the runtime image lacks them: {missing}"
+
+
+def test_par_cli_loads_with_the_runtime_images_requirements() -> None:
+    """`par runtime prepare` (baking a package) goes through the full CLI module in that image."""
+    probe = "import json, sys, registry.cli, runtime.app; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT)
+    loaded = {m.split(".")[0] for m in json.loads(out.stdout)} - set(sys.stdlib_module_names)
+    loaded = {m for m in loaded if not m.startswith("_")}
+    missing = _distributions(loaded) - _closure(_requirements())
+    assert not missing, f"importing the par CLI needs {missing}, absent from the runtime image"
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint not installed (dev check)")
+def test_hadolint_is_clean() -> None:
+    subprocess.run(["hadolint", str(ROOT / "Dockerfile")], check=True)
