@@ -113,7 +113,9 @@ class Platform:
             registry_url=urls["registry"], registry_key=self.admin_key,
         )
         gateway_app = build_proxy_app(gateway_settings, resolver=self.supervisor)
-        await self._serve("gateway", gateway_app, sockets.pop("gateway"))
+        await self._serve(
+            "gateway", gateway_app, sockets.pop("gateway"), **gateway_settings.uvicorn_options()
+        )
 
         from .live_status import keep_status_live
         from .resync import resync
@@ -147,8 +149,8 @@ class Platform:
     def _announce(self, key: str, _: Any) -> None:
         self.admin_key, self.new_admin_key = key, True
 
-    async def _serve(self, name: str, app: Any, sock: Any) -> None:
-        served = Served(name, app, sock)
+    async def _serve(self, name: str, app: Any, sock: Any, **options: Any) -> None:
+        served = Served(name, app, sock, **options)
         await served.start()
         self._served.append(served)
         log.info("serving", extra={"part": name, "url": served.url})

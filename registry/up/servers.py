@@ -42,15 +42,17 @@ def bind(name: str, port: int, host: str = "127.0.0.1") -> socket.socket:
 class Served:
     """One app on a bound loopback socket, started in the background."""
 
-    def __init__(self, name: str, app: Any, sock: socket.socket) -> None:
+    def __init__(self, name: str, app: Any, sock: socket.socket, **options: Any) -> None:
+        """`options`: uvicorn.Config keywords a part needs (the gateway's `uvicorn_options()`),
+        over the platform's defaults."""
         self.name = name
         self._sock = sock
         host, self.port = sock.getsockname()[:2]
         self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
+        defaults: dict[str, Any] = {
+            "log_config": None, "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 5,
+        }
+        config = uvicorn.Config(app, **{**defaults, **options})
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 

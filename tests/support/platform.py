@@ -87,9 +87,10 @@ class ParUp:
     def call(
         self, agent: str, path: str = "/invoke", *, key: str | None = "admin", json_body: Any = None,
         method: str = "POST", namespace: str = "default", timeout: float = 60.0,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """One request through the gateway, routed by Host like Knative; `key=None` sends none."""
-        headers = {"Host": f"{agent}.{namespace}.{self.info['domain']}"}
+        headers = {**(headers or {}), "Host": f"{agent}.{namespace}.{self.info['domain']}"}
         if key is not None:
             headers["Authorization"] = f"Bearer {self.admin_key if key == 'admin' else key}"
         return httpx.request(

@@ -31,8 +31,8 @@ def receiver_apkg(apkg_dir: Path) -> Path:
     return build_apkg(EXAMPLES / "event-receiver", apkg_dir)
 
 
-def _variant(tmp: Path, name: str, version: str, main_py: str) -> Path:
-    """A copy of examples/demo-agent with another version and entrypoint module."""
+def _variant(tmp: Path, name: str, version: str, main_py: str, rest_py: str | None = None) -> Path:
+    """A copy of examples/demo-agent with another version, entrypoint module and REST module."""
     project = tmp / f"{name}-{version}"
     shutil.copytree(EXAMPLES / "demo-agent", project)
     manifest = (project / "agent.yaml").read_text()
@@ -40,6 +40,8 @@ def _variant(tmp: Path, name: str, version: str, main_py: str) -> Path:
     manifest = manifest.replace("version: 0.1.0", f"version: {version}")
     (project / "agent.yaml").write_text(manifest)
     (project / "src" / "main.py").write_text(main_py)
+    if rest_py is not None:
+        (project / "src" / "rest" / "index.py").write_text(rest_py)
     return build_apkg(project, tmp / "out")
 
 
@@ -67,6 +69,18 @@ def slow_apkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp_path_factory.mktemp("slow"), "slow-agent", "0.1.0",
         "import os\nimport time\n\n\ndef handler(context):\n"
         "    time.sleep(float(context.get('sleep', 0)))\n    return {'pid': os.getpid()}\n",
+    )
+
+
+@pytest.fixture(scope="module")
+def headers_apkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`GET /api/headers` answers the request headers exactly as the agent received them."""
+    return _variant(
+        tmp_path_factory.mktemp("headers"), "headers-agent", "0.1.0",
+        "def handler(context):\n    return context\n",
+        "from fastapi import FastAPI, Request\n\n\ndef mount(app: FastAPI) -> None:\n"
+        "    @app.get('/api/headers')\n    async def headers(request: Request):\n"
+        "        return [[k.decode(), v.decode()] for k, v in request.scope['headers']]\n",
     )
 
 

@@ -116,6 +116,25 @@ def test_gateway_policy_with_real_keys(platform: ParUp, demo_apkg_kit: Path) -> 
     assert int(refused[0].headers["Retry-After"]) >= 1
 
 
+def test_the_gateway_is_the_edge_for_forwarding_and_response_headers(
+    platform: ParUp, headers_apkg: Path
+) -> None:
+    platform.deploy(headers_apkg)
+
+    response = platform.call(
+        "headers-agent", "/api/headers", method="GET", headers={"X-Forwarded-For": "203.0.113.9"}
+    )
+
+    assert response.status_code == 200, response.text
+    seen = dict(response.json())
+    # The client's claim is kept but the gateway appends the peer it really saw: uvicorn did not
+    # take the header at face value from a loopback peer and replace the client address with it.
+    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    # One Date and one Server header, the agent's: the gateway adds none of its own on top.
+    assert len(response.headers.get_list("date")) == 1
+    assert len(response.headers.get_list("server")) <= 1
+
+
 def test_traffic_split_between_versions_then_rollback(
     platform: ParUp, demo_apkg_kit: Path, demo_v2_apkg: Path
 ) -> None:
