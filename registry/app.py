@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from registry import feed, problems
 from registry.api import agents, deployments, keys, platform, triggers
@@ -24,6 +23,7 @@ from registry.db import open_database
 from registry.deployer import Deployer
 from registry.readcache import ReadCache
 from registry.settings import RegistrySettings
+from runtime.observe import ObservedRequests
 
 log = logging.getLogger("registry")
 
@@ -88,42 +88,27 @@ def create_app(
     return app
 
 
-class _Observe:
-    """Pure ASGI middleware: one JSON log line and Prometheus samples per request."""
+class _Observe(ObservedRequests):
+    """One JSON log line and Prometheus samples per request."""
 
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
-        self.app, self.requests, self.latency = app, requests, latency
+        super().__init__(app)
+        self.requests, self.latency = requests, latency
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.labels(scope["method"], route, str(status)).inc()
-            self.latency.labels(scope["method"], route).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "route": route,
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+    def finished(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        self.requests.labels(scope["method"], route, str(status)).inc()
+        self.latency.labels(scope["method"], route).observe(seconds)
+        log.info(
+            "request",
+            extra={
+                "method": scope["method"],
+                "route": route,
+                "path": scope["path"],
+                "status": status,
+                "ms": round(seconds * 1000, 2),
+            },
+        )
 
 
 def _instrument(app: FastAPI) -> None:

@@ -1,18 +1,52 @@
 """Per-request observability as plain ASGI middleware: Prometheus metrics and one JSON log line
 (agent, method, route, status, duration). Routes are labelled by their template, never the raw
-path, so metric cardinality stays bounded."""
+path, so metric cardinality stays bounded.
+
+`ObservedRequests` (learn each response's status and duration) is shared with the other
+components' servers, which record their own metrics and log fields in `finished`."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("runtime.request")
 
-Scope = dict[str, Any]
+
+class ObservedRequests:
+    """Pure ASGI middleware: wraps the app and hands every HTTP request's response status and
+    duration to `finished` (500 when the app raised before answering)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def started(self, scope: Scope) -> None:
+        """A request begins (e.g. count it in flight)."""
+
+    def finished(self, scope: Scope, status: int, seconds: float) -> None:
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.started(scope)
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.finished(scope, status, time.perf_counter() - start)
 
 
 class Metrics:
@@ -45,44 +79,31 @@ def route_label(scope: Scope, status: int) -> str:
     return "unmatched" if status == 404 else scope.get("path", "")
 
 
-class RequestObserver:
+class RequestObserver(ObservedRequests):
     """Wraps the app; counts, times and logs every HTTP request."""
 
-    def __init__(self, app: Any, agent: str, metrics: Metrics) -> None:
-        self.app, self.agent, self.metrics = app, agent, metrics
+    def __init__(self, app: ASGIApp, agent: str, metrics: Metrics) -> None:
+        super().__init__(app)
+        self.agent, self.metrics = agent, metrics
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+    def started(self, scope: Scope) -> None:
         self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            duration = time.perf_counter() - start
-            self.metrics.in_flight.dec()
-            route = route_label(scope, status)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(duration)
-            if status >= 500:
-                self.metrics.errors.labels(route).inc()
-            log.info(
-                "request",
-                extra={
-                    "agent": self.agent,
-                    "method": scope["method"],
-                    "route": route,
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 3),
-                },
-            )
+
+    def finished(self, scope: Scope, status: int, seconds: float) -> None:
+        self.metrics.in_flight.dec()
+        route = route_label(scope, status)
+        self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+        self.metrics.latency.labels(route).observe(seconds)
+        if status >= 500:
+            self.metrics.errors.labels(route).inc()
+        log.info(
+            "request",
+            extra={
+                "agent": self.agent,
+                "method": scope["method"],
+                "route": route,
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
