@@ -8,6 +8,7 @@ outages (503, the transaction rolled back) and deploy-backend outages (503).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,7 +37,11 @@ class Problem(Exception):
 
 
 def problem_response(
-    status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: object
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: object,
 ) -> JSONResponse:
     body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
     if detail:

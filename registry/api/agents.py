@@ -48,7 +48,7 @@ async def list_all_agents(
     if namespace is not None:
         query = query.where(Agent.namespace == namespace)
     agents, next_cursor = await keyset_page(session, query, [Agent.namespace, Agent.name], cursor, limit)
-    page = Page(items=await agents_out(session, agents), next_cursor=next_cursor)
+    page: Page[AgentOut] = Page(items=await agents_out(session, agents), next_cursor=next_cursor)
     return json_response(page)
 
 

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -104,17 +104,21 @@ class KnativeBackend(DeployBackend):
     async def _apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         group, version = obj["apiVersion"].split("/")
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        applied = await self._call(
-            self.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            _PLURALS[obj["kind"]],
-            name,
-            obj,
-            field_manager=manifests.FIELD_MANAGER,
-            force=True,
-            _content_type=APPLY,
+        # The generated client types custom objects as `object`; they are decoded JSON objects.
+        applied = cast(
+            "dict[str, Any] | None",
+            await self._call(
+                self.custom.patch_namespaced_custom_object,
+                group,
+                version,
+                namespace,
+                _PLURALS[obj["kind"]],
+                name,
+                obj,
+                field_manager=manifests.FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY,
+            ),
         )
         if applied is None:
             # The generated client only decodes 200 bodies; an apply that creates answers 201.
@@ -124,9 +128,10 @@ class KnativeBackend(DeployBackend):
     async def _get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         group, version = api_version.split("/")
         try:
-            return await asyncio.to_thread(
+            found = await asyncio.to_thread(
                 self.custom.get_namespaced_custom_object, group, version, namespace, _PLURALS[kind], name
             )
+            return cast("dict[str, Any] | None", found)
         except ApiException as exc:
             if exc.status == 404:
                 return None

@@ -25,5 +25,5 @@ def serve(
     from runtime.jsonlog import configure
 
     configure("registry")
-    settings = RegistrySettings(**({"data_dir": data_dir} if data_dir else {}))
+    settings = RegistrySettings(data_dir=data_dir) if data_dir else RegistrySettings()
     uvicorn.run(create_app(settings, port=port), host=host, port=port, log_config=None, access_log=False)
