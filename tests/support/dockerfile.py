@@ -10,6 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
+# Image repository -> the Dockerfile target that builds it.
+IMAGE_TARGETS = {"ghcr.io/pixell/par": "platform", "ghcr.io/pixell/par-runtime": "runtime"}
 
 
 @dataclass

@@ -22,9 +22,16 @@ from packaging.utils import canonicalize_name
 from registry import manifests
 from registry.backends.base import DeploymentSpec, VersionTarget
 from registry.settings import RegistrySettings
-from tests.support.dockerfile import ROOT, exec_form, final_env, knative_objects, lineage, parse
+from tests.support.dockerfile import (
+    IMAGE_TARGETS,
+    ROOT,
+    exec_form,
+    final_env,
+    knative_objects,
+    lineage,
+    parse,
+)
 
-TARGETS = {"ghcr.io/pixell/par": "platform", "ghcr.io/pixell/par-runtime": "runtime"}
 FIRST_PARTY = {"runtime", "registry", "gateway", "eventing"}
 GLOBAL_ARGS, STAGES = parse()
 
@@ -64,14 +71,14 @@ def test_every_par_image_named_in_manifests_and_settings_is_a_dockerfile_target(
     for path in (ROOT / "knative").rglob("*.yaml"):
         images |= set(re.findall(r"image:\s*(ghcr\.io/pixell/\S+)", path.read_text()))
         images |= set(re.findall(r"value:\s*(ghcr\.io/pixell/\S+)", path.read_text()))
-    assert {_repo(i) for i in images} == set(TARGETS)
+    assert {_repo(i) for i in images} == set(IMAGE_TARGETS)
     assert {"platform", "runtime"} <= set(STAGES)
 
 
 def test_both_images_run_as_the_numeric_non_root_uid_the_registry_deployment_sets() -> None:
     (registry,) = [d for d in _deployments() if d["metadata"]["name"] == "par-registry"]
     run_as = registry["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
-    for target in TARGETS.values():
+    for target in IMAGE_TARGETS.values():
         user = _user(target)
         # runAsNonRoot without runAsUser (the runtime Service) only starts a numeric, non-zero USER.
         assert user.isdigit() and int(user) != 0, user
