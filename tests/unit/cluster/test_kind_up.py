@@ -78,3 +78,11 @@ def test_database_url_reaches_the_dev_postgres() -> None:
 def test_progress_counter_matches_the_steps() -> None:
     total = int(re.search(r"\[%d/(\d+) ", TEXT).group(1))
     assert TEXT.count('\nstep "') == total
+
+
+def test_knative_domain_is_the_one_the_gateway_routes_by() -> None:
+    (gateway,) = [o for o in knative_objects("gateway/base") if o["kind"] == "Deployment"]
+    (container,) = gateway["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert _variable("DOMAIN") == env["PAR_GATEWAY_DOMAIN"]
+    assert 'config-domain --type merge -p "{\\"data\\":{\\"$DOMAIN\\":\\"\\"}}"' in TEXT
