@@ -72,7 +72,8 @@ COPY --from=runtime-build /opt/par /opt/par
 ARG APKG=
 COPY ${APKG:-Dockerfile} /opt/agent/source
 RUN if [ -n "$APKG" ]; then \
-        par runtime prepare /opt/agent/source --into /opt/agent/prepared && rm -rf /tmp/.cache ; \
+        UV_COMPILE_BYTECODE=1 par runtime prepare /opt/agent/source --into /opt/agent/prepared \
+        && python -m compileall -q /opt/agent/prepared/app && rm -rf /tmp/.cache ; \
     fi && rm /opt/agent/source
 ENV PAR_RUNTIME_WORK_DIR=/tmp/par \
     AGENT_PACKAGE_PATH=${APKG:+/opt/agent/prepared}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PAR on a local kind cluster, the way it runs on any Kubernetes: Knative Serving with Kourier
 # (the PAR gateway as its ext_authz), Knative Eventing with the Kafka broker on Strimzi Kafka,
-# and the PAR registry and gateway from knative/. Needs docker, kind, kubectl and internet.
+# and the PAR registry and gateway from knative/. Needs docker, kind (>= 0.27 for the node image
+# below), kubectl, curl and internet.
 #
 #   scripts/kind-up.sh            # create (or complete) the cluster; safe to run again
 #   KIND_CLUSTER=par scripts/kind-up.sh delete
@@ -41,7 +42,7 @@ available() { # namespace: every Deployment there Available (after they exist)
   kubectl -n "$1" wait deployment --all --for=condition=Available --timeout="$WAIT"
 }
 
-for tool in docker kind kubectl; do
+for tool in docker kind kubectl curl; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found on PATH"
 done
 
