@@ -13,6 +13,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -120,15 +121,18 @@ def test_a_baked_package_is_prepared_and_served_by_default() -> None:
     assert final_env(STAGES, "runtime")["AGENT_PACKAGE_PATH"] == "${APKG:+/opt/agent/prepared}"
 
 
-def _cli() -> typer.main.TyperGroup:
+def _leaf(argv: list[str]) -> tuple[Any, list[str]]:
+    """The `par` subcommand argv names, and the arguments left for it (typer's groups have `commands`)."""
     from registry.cli import app
 
-    return typer.main.get_command(app)
+    command: Any = typer.main.get_command(app)
+    args = argv[1:]
+    while hasattr(command, "commands"):
+        command, args = command.commands[args[0]], args[1:]
+    return command, args
 
 
 def test_every_platform_command_in_the_manifests_parses_with_the_par_cli() -> None:
-    import click
-
     commands = [
         c["command"]
         for d in _deployments()
@@ -138,11 +142,14 @@ def test_every_platform_command_in_the_manifests_parses_with_the_par_cli() -> No
     assert len(commands) >= 2
     for argv in commands:
         assert argv[0] == "par"
-        command: click.Command = _cli()
-        args = argv[1:]
-        while isinstance(command, click.Group):
-            command, args = command.commands[args[0]], args[1:]
-        command.make_context(" ".join(argv), list(args))  # raises on an unknown option or choice
+        command, args = _leaf(argv)
+        command.make_context(" ".join(argv), list(args))  # raises on an unknown option or bad value
+
+
+def test_the_command_check_rejects_an_unknown_option() -> None:
+    command, args = _leaf(["par", "registry", "serve", "--no-such-option"])
+    with pytest.raises(Exception, match="no-such-option"):
+        command.make_context("par registry serve", list(args))
 
 
 def _requirements() -> list[Requirement]:

@@ -76,7 +76,9 @@ def test_database_url_reaches_the_dev_postgres() -> None:
 
 
 def test_progress_counter_matches_the_steps() -> None:
-    total = int(re.search(r"\[%d/(\d+) ", TEXT).group(1))
+    counter = re.search(r"\[%d/(\d+) ", TEXT)
+    assert counter, "no progress counter"
+    total = int(counter.group(1))
     assert TEXT.count('\nstep "') == total
 
 

@@ -25,6 +25,7 @@ def test_the_cluster_kustomizations_are_all_found() -> None:
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
 @pytest.mark.parametrize("folder", FOLDERS, ids=str)
 def test_kustomization_builds_and_its_objects_validate(folder: Path) -> None:
+    assert KUBECTL is not None
     built = subprocess.run(
         [KUBECTL, "kustomize", str(ROOT / folder)], capture_output=True, text=True, timeout=60
     )
