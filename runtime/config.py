@@ -1,8 +1,8 @@
 """The runtime's configuration: one settings object read from the environment.
 
 Names follow the current Pixell runtime (`AGENT_PACKAGE_PATH`, `PACKAGE_URL`, `PACKAGE_SHA256`,
-`AGENT_APP_ID`) and Knative's runtime contract (`PORT`, `K_SERVICE`, `K_REVISION`, `K_SINK`);
-PAR's own knobs are prefixed `PAR_`.
+`AGENT_APP_ID`) and Knative's runtime contract (`PORT`, `K_SERVICE`, `K_REVISION`; `K_SINK` is read
+by `runtime.sdk` in the agent's own code); PAR's own knobs are prefixed `PAR_`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ class RuntimeSettings(BaseSettings):
     agent_app_id: str | None = Field(default=None, validation_alias="AGENT_APP_ID")
     k_service: str | None = Field(default=None, validation_alias="K_SERVICE")
     k_revision: str | None = Field(default=None, validation_alias="K_REVISION")
-    k_sink: str | None = Field(default=None, validation_alias="K_SINK")
 
     graceful_shutdown_timeout: float = Field(default=30.0, validation_alias="GRACEFUL_SHUTDOWN_TIMEOUT_SEC")
     request_timeout: float = Field(default=300.0, validation_alias="PAR_REQUEST_TIMEOUT_SEC")
