@@ -205,3 +205,22 @@ def test_par_cli_loads_with_the_runtime_images_requirements() -> None:
 @pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint not installed (dev check)")
 def test_hadolint_is_clean() -> None:
     subprocess.run(["hadolint", str(ROOT / "Dockerfile")], check=True)
+
+
+def test_build_context_lets_in_exactly_what_the_dockerfile_copies() -> None:
+    """`.dockerignore` starts from nothing (`**`); every COPY source must be let back in."""
+    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()]
+    patterns = [p for p in patterns if p and not p.startswith("#")]
+    assert patterns[0] == "**"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    sources = {
+        args.split()[0]
+        for stage in STAGES.values()
+        for args in stage.values("COPY")
+        if not args.startswith("--from")
+    }
+    assert sources, "no COPY from the build context"
+    for source in sources:
+        name = source.rstrip("/").removeprefix("${APKG:-").removesuffix("}")
+        assert name in allowed, f"COPY {source}: excluded by .dockerignore"
+        assert (ROOT / name).exists(), name
