@@ -1,8 +1,9 @@
 """Turns a stored deployment into a `DeploymentSpec`, hands it to the backend and follows it.
 
 After `apply`, a watcher task per agent copies the backend's observed status (phase, URL,
-conditions, failure reason) into the database until it is terminal; a newer deploy of the same
-agent replaces the watcher, and a status for an older generation is ignored.
+conditions, failure reason) into the database for as long as the backend's `follow` yields
+(until terminal, or on one machine for as long as the agent is deployed); a newer deploy of the
+same agent replaces the watcher, and a status for an older generation is ignored.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.api.deps import RegistryState
+from registry.api.triggers import trigger_spec
 from registry.backends.base import BackendError, DeploymentSpec, DeploymentStatus, Scaling, VersionTarget
-from registry.models import Agent, Deployment, Version
+from registry.models import Agent, Deployment, Trigger, Version
 from registry.naming import revision_name, traffic_tag
 
 log = logging.getLogger("registry.deployer")
@@ -121,22 +123,50 @@ class Deployer:
         task.add_done_callback(lambda t: self._watchers.get(key) is t and self._watchers.pop(key))
 
     async def _follow(self, namespace: str, name: str, generation: int) -> None:
+        backend, where = self.state.backend, {"agent": f"{namespace}/{name}"}
         try:
-            async for status in self.state.backend.watch(namespace, name, self.state.settings.watch_seconds):
-                async with self.state.db.sessions() as session:
-                    agent = await session.scalar(
-                        select(Agent).where(Agent.namespace == namespace, Agent.name == name)
-                    )
-                    deployment = await session.get(Deployment, agent.id) if agent else None
-                    if deployment is None or deployment.generation != generation:
+            async for status in backend.follow(namespace, name, self.state.settings.watch_seconds):
+                try:
+                    if not await self._store(namespace, name, generation, status):
                         return
-                    record(deployment, status)
-                    await session.commit()
-                log.info("status", extra={"agent": f"{namespace}/{name}", "phase": status.phase.value})
+                except Exception:  # a database hiccup must not end status updates for good
+                    log.exception("storing status failed", extra=where)
+                    continue
+                log.info("status", extra={**where, "phase": status.phase.value})
         except BackendError as exc:
-            log.warning("watch failed", extra={"agent": f"{namespace}/{name}", "error": str(exc)})
+            log.warning("watch failed", extra={**where, "error": str(exc)})
         except Exception:
-            log.exception("watch crashed", extra={"agent": f"{namespace}/{name}"})
+            log.exception("watch crashed", extra=where)
+
+    async def _store(self, namespace: str, name: str, generation: int, status: DeploymentStatus) -> bool:
+        """Record `status`; False when the deployment is gone or a newer deploy owns it."""
+        async with self.state.db.sessions() as session:
+            named = select(Agent).where(Agent.namespace == namespace, Agent.name == name)
+            agent = await session.scalar(named)
+            deployment = await session.get(Deployment, agent.id) if agent else None
+            if deployment is None or deployment.generation != generation:
+                return False
+            record(deployment, status)
+            await session.commit()
+        return True
+
+    async def resync(self) -> tuple[int, int]:
+        """Apply every stored deployment and trigger again, and follow the deployments: for a
+        backend that keeps nothing across restarts (`par up`'s local backend). Returns how many."""
+        async with self.state.db.sessions() as session:
+            deployed = select(Agent, Deployment).join(Deployment, Deployment.agent_id == Agent.id)
+            rows = (await session.execute(deployed)).all()
+            for agent, deployment in rows:
+                await self.apply(session, agent, deployment)
+            triggers = list(await session.scalars(select(Trigger)))
+            for trigger in triggers:
+                await self.state.backend.apply_trigger(trigger_spec(trigger))
+            await session.commit()
+            followed = [(agent.namespace, agent.name, deployment.generation) for agent, deployment in rows]
+        for namespace, name, generation in followed:
+            self.follow(namespace, name, generation)
+        log.info("resynced", extra={"deployments": len(rows), "triggers": len(triggers)})
+        return len(rows), len(triggers)
 
     async def resume(self) -> None:
         """After a restart, follow again every deployment that was still rolling out."""

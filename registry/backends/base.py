@@ -13,6 +13,8 @@ Rules every backend keeps, because the registry relies on them:
 - `status` of something never deployed returns phase `absent`, never raises for that.
 - `watch` yields the current status first, then each *change*, and stops by itself once the
   phase is `ready`, `failed` or `absent`, after `max_wait` seconds, or when the caller stops.
+- `follow` is what the registry records: `watch` unless the backend's status keeps changing
+  after `ready` with no new deploy (see `DeployBackend.follow`).
 - Failures to reach the backend itself raise `BackendError`; the registry turns that into 503.
   A refusal of the desired state itself raises `BackendRejected` (a BackendError), which is 422.
 """
@@ -137,6 +139,13 @@ class DeployBackend(abc.ABC):
     @abc.abstractmethod
     def watch(self, namespace: str, agent: str, max_wait: float = 300.0) -> AsyncIterator[DeploymentStatus]:
         """Current status, then each change, until a terminal phase or `max_wait` seconds."""
+
+    def follow(self, namespace: str, agent: str, max_wait: float = 300.0) -> AsyncIterator[DeploymentStatus]:
+        """The statuses the registry stores for a deployment: `watch` by default. A backend whose
+        status goes on changing after `ready` (on one machine instances start, idle out, crash
+        and are replaced) overrides this to keep yielding changes until the agent is `absent` or
+        the caller stops, so that the stored status stays current."""
+        return self.watch(namespace, agent, max_wait)
 
     @abc.abstractmethod
     async def apply_trigger(self, spec: TriggerSpec) -> None:

@@ -55,7 +55,6 @@ class Platform:
         self.supervisor = Supervisor(LocalSettings(data_dir=self.data_dir))
         self._served: list[Served] = []
         self._kafka: Any = None
-        self._live_status: asyncio.Task[None] | None = None
         self.admin_key: str | None = None
         self.new_admin_key = False
         self.info: PlatformInfo | None = None
@@ -117,11 +116,9 @@ class Platform:
             "gateway", gateway_app, sockets.pop("gateway"), **gateway_settings.uvicorn_options()
         )
 
-        from .live_status import keep_status_live
-        from .resync import resync
-
-        await resync(self.registry_state)
-        self._live_status = asyncio.create_task(keep_status_live(self.registry_state, self.supervisor))
+        # Processes and the embedded broker's data died with the last `par up`: apply the stored
+        # state again; the registry then follows each agent's live status for as long as it runs.
+        await self.registry_state.deployer.resync()
         self.info = PlatformInfo(
             gateway_url=urls["gateway"], registry_url=urls["registry"], eventing_url=urls["eventing"],
             activator_url=urls["activator"], domain=opts.domain, pid=os.getpid(),
@@ -159,8 +156,6 @@ class Platform:
         """Stop in reverse order: no new requests, then agents, then eventing and the broker."""
         if self.info is not None:
             remove_platform(self.data_dir)
-        if self._live_status is not None:
-            self._live_status.cancel()
         for served in reversed(self._served):
             await served.stop()
         self._served.clear()

@@ -30,6 +30,8 @@ from .spec import RevisionSpec
 from .supervisor import Supervisor
 from .triggers import EventingAdmin
 
+COALESCE_SECONDS = 0.2  # after ready, one status for a burst of instance changes
+
 
 @dataclass
 class _Rollout:
@@ -159,10 +161,19 @@ class LocalBackend(DeployBackend):
             generation=generation,
         )
 
-    async def watch(
-        self, namespace: str, agent: str, max_wait: float = 300.0
+    def watch(self, namespace: str, agent: str, max_wait: float = 300.0) -> AsyncIterator[DeploymentStatus]:
+        return self._changes(namespace, agent, time.monotonic() + max_wait)
+
+    def follow(self, namespace: str, agent: str, max_wait: float = 300.0) -> AsyncIterator[DeploymentStatus]:
+        """Past `ready` too: instances start, idle out, crash and are replaced, and `par agents
+        get` shows it. Ends once the agent is absent (undeployed) or the caller stops."""
+        return self._changes(namespace, agent, None)
+
+    async def _changes(
+        self, namespace: str, agent: str, deadline: float | None
     ) -> AsyncIterator[DeploymentStatus]:
-        deadline = time.monotonic() + max_wait
+        """The current status, then each change: until terminal or `deadline`, or (no deadline)
+        until absent; once settled, a burst of changes is coalesced into one status."""
         last: DeploymentStatus | None = None
         while True:
             seen = self.supervisor.generation
@@ -170,6 +181,13 @@ class LocalBackend(DeployBackend):
             if current != last:
                 yield current
                 last = current
+            if deadline is None:
+                if current.phase == Phase.absent:
+                    return
+                await self.supervisor.wait_changed(seen)
+                if current.terminal:
+                    await asyncio.sleep(COALESCE_SECONDS)
+                continue
             remaining = deadline - time.monotonic()
             if current.terminal or remaining <= 0:
                 return
