@@ -113,6 +113,15 @@ def test_runtime_writes_only_under_the_services_emptydir() -> None:
             assert any(Path(value).is_relative_to(m) for m in mounts), (name, value, mounts)
 
 
+def test_runtime_image_can_install_an_agents_requirements() -> None:
+    """A uv venv has no pip: runtime.prepare needs uv on PATH to install a package's requirements."""
+    copies = [args.split() for args in STAGES["runtime"].values("COPY")]
+    (uv,) = [c for c in copies if c[0] == "--from=uv"]
+    assert uv[1] == "/uv"
+    path = final_env(STAGES, "runtime")["PATH"].replace("$PATH", "/usr/local/bin:/usr/bin:/bin").split(":")
+    assert str(Path(uv[2]).parent) in path and Path(uv[2]).name == "uv"
+
+
 def test_a_baked_package_is_prepared_and_served_by_default() -> None:
     runtime = STAGES["runtime"]
     assert "APKG=" in runtime.values("ARG")
