@@ -7,11 +7,13 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.platform import ParUp, alive, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TRIGGERS = "/apis/eventing.knative.dev/v1/namespaces/default/triggers"
 
 
 def test_stop_restart_and_kill_leave_no_process_behind(tmp_path: Path, demo_apkg_kit: Path) -> None:
@@ -19,6 +21,11 @@ def test_stop_restart_and_kill_leave_no_process_behind(tmp_path: Path, demo_apkg
     first = ParUp(data).start()
     try:
         first.deploy(demo_apkg_kit)
+        with first.registry() as client:
+            created = client.post("/v1/namespaces/default/triggers", json={
+                "name": "kept", "filters": {"type": "par.test.kept"}, "sink_agent": "demo-agent",
+            })
+            assert created.status_code == 201, created.text
         assert first.call("demo-agent", json_body={"n": 1}).status_code == 200
         tree = first.descendants()  # the broker and the warm agent instance
         assert first.agent_pids("demo-agent") and len(tree) >= 2
@@ -35,6 +42,10 @@ def test_stop_restart_and_kill_leave_no_process_behind(tmp_path: Path, demo_apkg
         response = second.call("demo-agent", json_body={"n": 2})  # no deploy: found again
         assert response.status_code == 200, response.text
         assert response.json()["received"] == {"n": 2}
+        # The embedded broker keeps nothing: the registry's trigger reached the new dispatcher.
+        kept = httpx.get(f"{second.info['eventing_url']}{TRIGGERS}/kept", timeout=10)
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["spec"]["filter"]["attributes"] == {"type": "par.test.kept"}
         tree = second.descendants()
         assert second.agent_pids("demo-agent")
 
