@@ -115,7 +115,7 @@ class RevisionPool:
 
     # -- scaling ----------------------------------------------------------------------------
 
-    def _live(self) -> list[Instance]:
+    def _live(self) -> list[Instance | _Starting]:
         return [i for i in self.instances if i.state in (InstanceState.STARTING, InstanceState.READY)]
 
     def in_flight(self) -> int:
@@ -231,7 +231,8 @@ class RevisionPool:
         surplus = len(self._live()) - self.desired(now)
         idle = sorted(
             (i for i in self.instances
-             if i.state is InstanceState.READY and i.in_flight == 0 and now - i.last_used >= window),
+             if isinstance(i, Instance) and i.state is InstanceState.READY
+             and i.in_flight == 0 and now - i.last_used >= window),
             key=lambda i: i.last_used,
         )
         for instance in idle[: max(surplus, 0)]:
