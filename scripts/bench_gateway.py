@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -126,43 +125,24 @@ def _wait_any(port: int) -> None:
 
 # --- wrk ---------------------------------------------------------------------------------------
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
 def wrk(
     url: str, connections: int, duration: float, headers: dict[str, str], script: str | None = None
 ) -> dict:
     """Run wrk; return req/s, p50/p99 in ms, requests, non-2xx count and elapsed seconds."""
-    cmd = [
-        "wrk",
-        f"-t{min(2, connections)}",
-        f"-c{connections}",
-        f"-d{max(1, round(duration))}s",
-        "--latency",
-        "--timeout",
-        "5s",
-    ]
-    for name, value in headers.items():
-        cmd += ["-H", f"{name}: {value}"]
-    if script:
-        cmd += ["-s", script]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    requests, elapsed = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out).groups()[:2]
-    elapsed_s = float(elapsed) / (1000 if "ms in" in out else 1)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sys.path.insert(0, str(ROOT))
+    from tests.support import wrk as wrk_tool
+
+    report = wrk_tool.run(
+        url, connections=connections, duration=duration, headers=headers, script=script, timeout_s=5
+    )
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _latency(out, "50%"),
-        "p99": _latency(out, "99%"),
-        "requests": int(requests),
-        "non2xx": int(non2xx.group(1)) if non2xx else 0,
-        "elapsed": elapsed_s,
+        "rps": report.rps,
+        "p50": report.p50_ms,
+        "p99": report.p99_ms,
+        "requests": report.requests,
+        "non2xx": report.non2xx,
+        "elapsed": report.elapsed_s,
     }
-
-
-def _latency(out: str, pct: str) -> float:
-    value, unit = re.search(rf"^\s+{re.escape(pct)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-    return float(value) * _UNITS[unit]
 
 
 def paced_script(directory: Path, delay_ms: float) -> str:

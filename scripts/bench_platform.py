@@ -33,11 +33,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import wrk  # noqa: E402
 from tests.support.apkgs import DEMO_AGENT, build_apkg  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.platform import ParUp, wait_until  # noqa: E402
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def runtime_cold_start(package_dir: Path) -> float:
@@ -75,16 +74,10 @@ def gateway_cold_start(platform: ParUp) -> float:
 
 
 def wrk_p50_ms(url: str, headers: dict[str, str], duration: int) -> float:
-    args = ["wrk", "-t1", "-c1", f"-d{duration}s", "--latency"]
-    for name, value in headers.items():
-        args += ["-H", f"{name}: {value}"]
-    run = subprocess.run([*args, url], capture_output=True, text=True, check=False)
-    out = run.stdout + run.stderr
-    match = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if match is None or non2xx:
-        raise RuntimeError(f"wrk against {url} failed:\n{out}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    report = wrk.run(url, connections=1, threads=1, duration=duration, headers=headers)
+    if report.non2xx:
+        raise RuntimeError(f"wrk against {url} got {report.non2xx} non-2xx answers:\n{report.text}")
+    return report.p50_ms
 
 
 def compare(

@@ -33,6 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import wrk  # noqa: E402
 from tests.support.apkgs import DEMO_AGENT, build_apkg  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
@@ -145,18 +146,6 @@ def rss_mib(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
-def wrk(url: str, duration: int, connections: int, script: Path) -> tuple[float, str]:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
-    return rps, p99
-
-
 def warm(cmds: dict[str, list[str]], env: dict[str, str], args: argparse.Namespace, script: Path) -> dict:
     """Both servers up at once; wrk alternates between them for --rounds rounds (medians reported)."""
     servers = {}
@@ -176,19 +165,16 @@ def warm(cmds: dict[str, list[str]], env: dict[str, str], args: argparse.Namespa
     }
     for _ in range(args.rounds):
         for name, (_, base) in servers.items():
-            rps, p99 = wrk(f"{base}/invoke", args.duration, args.connections, script)
-            results[name]["rps"].append(rps)
-            results[name]["p99"].append(p99)
+            report = wrk.run(
+                f"{base}/invoke", connections=args.connections, duration=args.duration, threads=1,
+                script=str(script),
+            )
+            results[name]["rps"].append(report.rps)
+            results[name]["p99"].append(report.p99_ms)
     for name, (proc, _) in servers.items():
         results[name]["rss_after_load_mib"] = rss_mib(proc.pid)
         stop(proc)
     return results
-
-
-def millis(latency: str) -> float:
-    """wrk latency text (`812.00us`, `23.42ms`, `1.20s`) in milliseconds."""
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", latency).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def main() -> int:
@@ -245,7 +231,7 @@ def main() -> int:
         )
         for name, r in results.items():
             rps = statistics.median(r["rps"])
-            p99 = statistics.median(millis(v) for v in r["p99"])
+            p99 = statistics.median(r["p99"])
             print(
                 f"  {name:34s} {rps:8.0f} req/s  ({rps / base:4.0%} of bare)   p99 {p99:7.1f} ms   "
                 f"idle RSS {r['idle_rss_mib']:5.1f} MiB   after load {r['rss_after_load_mib']:5.1f} MiB"
