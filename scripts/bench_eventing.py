@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -34,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.support import wrk as wrk_tool  # noqa: E402
 
 LUA = """
 counter = 0
@@ -202,18 +203,11 @@ def par_eventing(config: Path, port: int, bootstrap: str, log: Path, *flags: str
 
 
 def wrk(url: str, lua: Path, duration: float) -> tuple[float, float, int]:
-    """(requests/s, p99 ms, non-2xx count) from wrk --latency."""
-    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{int(duration)}s", "--latency", "-s", str(lua), url],
-                         capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
-    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: .*", out)
-    if errors:
-        print("   wrk:", errors.group(0))
-    return rate, p99, int(bad.group(1)) if bad else 0
-
+    """(requests/s, p99 ms, non-2xx count) of one wrk -t2 -c32 run."""
+    report = wrk_tool.run(url, connections=32, threads=2, duration=duration, script=str(lua))
+    if report.socket_errors:
+        print("   wrk:", report.socket_errors)
+    return report.rps, report.p99_ms, report.non2xx
 
 def bench_ingress(bootstrap: str, tmp: Path, duration: float, rounds: int) -> None:
     lua = tmp / "post.lua"
@@ -264,13 +258,9 @@ def bench_e2e(bootstrap: str, tmp: Path, seconds: float) -> None:
             httpx.post(f"http://127.0.0.1:{p_sub}/reset")
             lua = tmp / f"paced-{rate}.lua"
             lua.write_text(PACED_LUA.replace("DELAY_MS", str(connections * 1000 / rate)))
-            out = subprocess.run(
-                ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(lua),
-                 f"http://127.0.0.1:{p_ev}/default/e2e"],
-                capture_output=True, text=True, check=True).stdout
-            sent = int(re.search(r"(\d+) requests in", out).group(1))
-            bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-            accepted = sent - (int(bad.group(1)) if bad else 0)
+            sent = wrk_tool.run(f"http://127.0.0.1:{p_ev}/default/e2e", connections=connections, threads=2,
+                                duration=seconds, script=str(lua))
+            accepted = sent.requests - sent.non2xx
             deadline = time.monotonic() + 30
             while True:
                 seen = httpx.get(f"http://127.0.0.1:{p_sub}/stats", timeout=10).json()
@@ -279,7 +269,7 @@ def bench_e2e(bootstrap: str, tmp: Path, seconds: float) -> None:
                 time.sleep(0.5)
             lat = sorted(seen.values())
             q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [float("nan")] * 99
-            print(f"  {rate:5d} events/s asked, {sent / seconds:5.0f}/s sent: p50 {q[49]:7.1f} ms  "
+            print(f"  {rate:5d} events/s asked, {sent.requests / seconds:5.0f}/s sent: p50 {q[49]:7.1f} ms  "
                   f"p99 {q[98]:7.1f} ms  accepted {accepted}, delivered {len(seen)}, "
                   f"lost {max(0, accepted - len(seen))}{'  (target p99 <= 50 ms)' if rate == 500 else ''}")
 

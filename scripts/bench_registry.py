@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.apikeys import generate_key  # noqa: E402
+from tests.support import wrk as wrk_tool  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -182,33 +182,22 @@ async def paced(
     return latencies
 
 
-def wrk(url: str, key: str, args: list[str], script: str | None) -> dict[str, object]:
+def wrk(url: str, key: str, duration: float, script: str | None) -> dict[str, object]:
+    """wrk -t1 -c4 with the key; `script` adds Lua (e.g. a delay() for pacing)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(f'wrk.headers["Authorization"] = "Bearer {key}"\n' + (script or ""))
     try:
-        out = subprocess.run(
-            ["wrk", *args, "--latency", "-s", lua.name, url],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        ).stdout
+        report = wrk_tool.run(
+            url, connections=4, threads=1, duration=duration, script=lua.name, timeout_s=300
+        )
     finally:
         os.unlink(lua.name)
-
-    def ms(text: str) -> float:
-        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", out, re.M))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
-        "req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": ms(latency["50"]),
-        "p99_ms": ms(latency["99"]),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "req_per_s": report.rps,
+        "p50_ms": report.p50_ms,
+        "p99_ms": report.p99_ms,
+        "non_2xx": report.non2xx,
     }
-
 
 def timed_pages(base: str, headers: dict[str, str], limit: int) -> list[float]:
     import httpx
@@ -336,12 +325,12 @@ def main() -> None:
                     },
                 )
             if shutil.which("wrk"):
-                closed = wrk(one, key, ["-t1", "-c4", f"-d{int(args.duration)}s"], None)
+                closed = wrk(one, key, args.duration, None)
                 per_connection_ms = 4 / args.rate * 1000
                 paced_wrk = wrk(
                     one,
                     key,
-                    ["-t1", "-c4", f"-d{int(args.duration)}s"],
+                    args.duration,
                     f"function delay() return {per_connection_ms:.0f} end\n",
                 )
                 report("get_agent_wrk", {"closed_loop_c4": closed, "paced_c4": paced_wrk})
