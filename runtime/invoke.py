@@ -4,12 +4,12 @@ the request timeout. A failure becomes a `HandlerFailed` carrying the JSON error
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("runtime.invoke")
 
@@ -30,6 +30,11 @@ class HandlerFailed(Exception):
 
 _running: set[int] = set()  # ids of sync calls executing in worker threads
 
+# A plain executor through `loop.run_in_executor`: the same bounded pool of threads as anyio's
+# default limiter (40), without its per-call limiter and checkpoint bookkeeping. Idle threads are
+# reused before new ones start, so a light load keeps few threads contending for the GIL.
+_pool = ThreadPoolExecutor(max_workers=40, thread_name_prefix="par-handler")
+
 
 def threads_still_running() -> int:
     """Sync handlers still executing (e.g. past their timeout): Python cannot cancel them."""
@@ -45,7 +50,8 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
         finally:
             _running.discard(token)
 
-    return await run_in_threadpool(tracked)
+    context = contextvars.copy_context()  # the handler sees the request's context variables
+    return await asyncio.get_running_loop().run_in_executor(_pool, context.run, tracked)
 
 
 async def call(fn: Callable[..., Any], *args: Any, time_limit: float, what: str) -> Any:
