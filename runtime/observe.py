@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -85,25 +86,43 @@ class RequestObserver(ObservedRequests):
     def __init__(self, app: ASGIApp, agent: str, metrics: Metrics) -> None:
         super().__init__(app)
         self.agent, self.metrics = agent, metrics
+        # Label children per (method, route, status): `.labels()` takes a lock and builds its key
+        # on every call. Routes are templates, so this holds no more than the registry does.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def started(self, scope: Scope) -> None:
         self.metrics.in_flight.inc()
 
+    def _series(self, method: str, route: str, status: int) -> tuple[Any, Any, Any]:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            m = self.metrics
+            children = (
+                m.requests.labels(method, route, str(status)),
+                m.latency.labels(route),
+                m.errors.labels(route) if status >= 500 else None,
+            )
+            self._children[key] = children
+        return children
+
     def finished(self, scope: Scope, status: int, seconds: float) -> None:
         self.metrics.in_flight.dec()
         route = route_label(scope, status)
-        self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-        self.metrics.latency.labels(route).observe(seconds)
-        if status >= 500:
-            self.metrics.errors.labels(route).inc()
-        log.info(
-            "request",
-            extra={
-                "agent": self.agent,
-                "method": scope["method"],
-                "route": route,
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-            },
-        )
+        requests, latency, errors = self._series(scope["method"], route, status)
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "agent": self.agent,
+                    "method": scope["method"],
+                    "route": route,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
