@@ -59,6 +59,9 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
+RUNTIME = "runtime (python -m runtime)"
+
+
 def commands(prepared: Path, bare_dir: Path) -> dict[str, list[str]]:
     py = sys.executable
     return {
@@ -76,7 +79,7 @@ def commands(prepared: Path, bare_dir: Path) -> dict[str, list[str]]:
             "--no-access-log",
             "--port",
         ],
-        "runtime (python -m runtime)": [py, "-m", "runtime", str(prepared), "--port"],
+        RUNTIME: [py, "-m", "runtime", str(prepared), "--port"],
         "runtime (par runtime serve)": [
             str(Path(py).with_name("par")),
             "runtime",
@@ -148,12 +151,17 @@ def rss_mib(pid: int) -> float:
 
 def warm(cmds: dict[str, list[str]], env: dict[str, str], args: argparse.Namespace, script: Path) -> dict:
     """Both servers up at once; wrk alternates between them for --rounds rounds (medians reported)."""
+    # `par runtime serve` is the same server as `python -m runtime` once started. The rows above log
+    # nothing per request (WARNING, like the bare app without its access log); the last row is the
+    # runtime as deployed, writing its JSON line per request (to /dev/null here).
+    variants = [(name, command, env) for name, command in cmds.items() if "par runtime" not in name]
+    variants.append(
+        ("runtime, INFO (log line per request)", cmds[RUNTIME], {**env, "PAR_LOG_LEVEL": "INFO"})
+    )
     servers = {}
-    for name, command in cmds.items():
-        if "par runtime" in name:
-            continue  # the same server as python -m runtime once started
+    for name, command, variant_env in variants:
         port = free_port()
-        proc = launch(command, port, env)
+        proc = launch(command, port, variant_env)
         base = f"http://127.0.0.1:{port}"
         wait_ready(f"{base}/readyz", proc)
         for _ in range(20):
