@@ -7,7 +7,7 @@ bash scripts/services.sh
 bash scripts/bootstrap.sh
 echo "==> ruff"
 .venv/bin/ruff check .
-echo "==> mypy (runtime, gateway; registry once registry/backends/local is clean)"
-.venv/bin/mypy --follow-imports=silent runtime gateway
+echo "==> mypy"
+.venv/bin/mypy --follow-imports=silent runtime gateway registry eventing
 echo "==> pytest"
 exec .venv/bin/pytest "$@"
