@@ -15,7 +15,8 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import http, kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
+
+from runtime.events import ExactEvent
 
 REQUIRED = ("specversion", "id", "source", "type")
 STRUCTURED_JSON = "application/cloudevents+json"
@@ -23,15 +24,6 @@ STRUCTURED_JSON = "application/cloudevents+json"
 
 class InvalidEvent(ValueError):
     """The request is not a valid CloudEvent (the ingress answers 400)."""
-
-
-class WireEvent(CloudEvent):
-    """A v1.0 CloudEvent built only from what was on the wire: no generated id or time."""
-
-    def __init__(self, attributes: dict[str, Any], data: Any = None) -> None:
-        self._validate_attribute(attributes=attributes)
-        self._attributes = attributes
-        self._data = data
 
 
 class RawDataFormat(JSONFormat):
@@ -60,7 +52,7 @@ def from_http(headers: dict[str, str], body: bytes) -> BaseCloudEvent:
     try:
         if attributes:
             _check_required(attributes)
-            return http.from_binary(http.HTTPMessage(lowered, body), FORMAT, WireEvent)
+            return http.from_binary(http.HTTPMessage(lowered, body), FORMAT, ExactEvent)
         if content_type.split(";")[0].strip().lower() != STRUCTURED_JSON:
             raise InvalidEvent(
                 f"not a CloudEvent: no ce-* headers and content type {content_type or 'missing'!r} "
@@ -70,7 +62,7 @@ def from_http(headers: dict[str, str], body: bytes) -> BaseCloudEvent:
         if not isinstance(fields, dict):
             raise InvalidEvent("structured CloudEvent must be a JSON object")
         _check_required(fields)
-        return http.from_structured(http.HTTPMessage(lowered, body), FORMAT, WireEvent)
+        return http.from_structured(http.HTTPMessage(lowered, body), FORMAT, ExactEvent)
     except InvalidEvent:
         raise
     except (BaseCloudEventException, ValueError, TypeError) as exc:
@@ -84,7 +76,7 @@ def to_kafka(event: BaseCloudEvent) -> kafka.KafkaMessage:
 
 def from_kafka(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes) -> BaseCloudEvent:
     """Parse a record written by `to_kafka` (or by Knative's broker) without inventing attributes."""
-    return kafka.from_binary(kafka.KafkaMessage(dict(headers), key, value or b""), FORMAT, WireEvent)
+    return kafka.from_binary(kafka.KafkaMessage(dict(headers), key, value or b""), FORMAT, ExactEvent)
 
 
 def to_http(event: BaseCloudEvent) -> http.HTTPMessage:
@@ -94,7 +86,7 @@ def to_http(event: BaseCloudEvent) -> http.HTTPMessage:
 
 def with_extensions(event: BaseCloudEvent, extensions: dict[str, str]) -> BaseCloudEvent:
     """A copy of `event` with extra extension attributes (used for dead-letter error context)."""
-    return WireEvent({**event.get_attributes(), **extensions}, event.get_data())
+    return ExactEvent({**event.get_attributes(), **extensions}, event.get_data())
 
 
 def attribute_strings(event: BaseCloudEvent) -> dict[str, str]:

@@ -32,8 +32,18 @@ class NotACloudEvent(ValueError):
     """The request is not a valid CloudEvent; the message is the reason (sent back with a 400)."""
 
 
-class ReceivedEvent(CloudEvent):
-    """A v1.0 event exactly as received: no generated `id`, no added `time`."""
+class ExactEvent(CloudEvent):
+    """A v1.0 event factory that adds nothing: no generated `id`, no added `time` (the SDK's
+    own does both). Every receiver of events in PAR (this runtime, the broker) parses with it."""
+
+    def __init__(self, attributes: dict[str, Any], data: Any = None) -> None:
+        self._validate_attribute(attributes=attributes)
+        self._attributes = attributes
+        self._data = data
+
+
+class ReceivedEvent(ExactEvent):
+    """An event delivered to the agent, its required attributes checked as received."""
 
     def __init__(self, attributes: dict[str, Any], data: Any = None) -> None:
         missing = [name for name in REQUIRED if not attributes.get(name)]
@@ -41,9 +51,7 @@ class ReceivedEvent(CloudEvent):
             raise NotACloudEvent(f"missing required attribute(s): {', '.join(missing)}")
         if attributes["specversion"] != "1.0":
             raise NotACloudEvent(f"unsupported specversion {attributes['specversion']!r} (only 1.0)")
-        self._validate_attribute(attributes=attributes)
-        self._attributes = attributes
-        self._data = data
+        super().__init__(attributes, data)
 
 
 def parse(headers: dict[str, str], body: bytes) -> ReceivedEvent:
