@@ -24,7 +24,7 @@ from registry.api.views import (
 )
 from registry.models import Agent, Deployment, Namespace, Version
 from registry.problems import Problem
-from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, StatusOut, VersionOut
+from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, VersionOut
 
 router = APIRouter(tags=["agents"])
 
@@ -120,21 +120,7 @@ async def get_agent(name: str, state: State, _: Admin, namespace: str = Namespac
         row = (await session.execute(query)).first()  # one round trip, plain columns
     if row is None:
         raise Problem(404, "Agent not found", f"no agent {namespace}/{name}")
-    status = (
-        StatusOut(phase=row.phase, url=row.url, conditions=row.conditions, message=row.last_error)
-        if row.phase is not None
-        else StatusOut(phase="absent")
-    )
-    body = AgentOut(
-        namespace=row.namespace,
-        name=row.name,
-        public=row.public,
-        rate=row.rate,
-        burst=row.burst,
-        created_at=row.created_at,
-        latest_version=row.latest_version,
-        status=status,
-    )
+    body = agent_out(row, row.latest_version, row if row.phase is not None else None)
     response = json_response(body)
     state.reads.put(cache_key, bytes(response.body), generation)
     return response

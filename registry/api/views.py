@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Path as PathParam
 from fastapi import Query, Response
@@ -67,7 +67,25 @@ async def keyset_page(
     return rows, encode_cursor([getattr(rows[-1], column.key) for column in columns])
 
 
-def status_out(deployment: Deployment | None) -> StatusOut:
+class StatusFields(Protocol):
+    """A deployment's status columns: an ORM `Deployment` or a plain row of the hot GET's query."""
+
+    phase: str
+    url: str | None
+    conditions: Any
+    last_error: str | None
+
+
+class AgentFields(Protocol):
+    namespace: str
+    name: str
+    public: bool
+    rate: float | None
+    burst: int | None
+    created_at: Any
+
+
+def status_out(deployment: StatusFields | None) -> StatusOut:
     if deployment is None:
         return StatusOut(phase="absent")
     return StatusOut(
@@ -78,7 +96,7 @@ def status_out(deployment: Deployment | None) -> StatusOut:
     )
 
 
-def agent_out(agent: Agent, latest: str | None, deployment: Deployment | None) -> AgentOut:
+def agent_out(agent: AgentFields, latest: str | None, deployment: StatusFields | None) -> AgentOut:
     return AgentOut(
         namespace=agent.namespace,
         name=agent.name,
