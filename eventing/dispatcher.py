@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from eventing import metrics, wire
 from eventing.delivery import Outcome, deliver
 from eventing.kafka import Kafka
-from eventing.objects import Broker, Trigger
+from eventing.objects import Broker, Trigger, topic_name
 from eventing.offsets import OffsetTracker
 from eventing.settings import EventingSettings
 
@@ -69,7 +69,7 @@ class TriggerConsumer:
 
     @property
     def topic(self) -> str:
-        return f"knative-broker-{self.trigger.namespace}-{self.trigger.broker}"
+        return topic_name(self.trigger.namespace, self.trigger.broker)
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name=f"trigger {self.trigger.group}")

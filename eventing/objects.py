@@ -1,6 +1,6 @@
 """Knative `eventing.knative.dev/v1` Broker and Trigger objects: validation and what PAR reads from them.
 
-Objects are checked against the real CRD schemas (when the shared CRD folder is present) and then
+Objects are checked against Knative's real CRD schemas (shipped in `eventing/crds/`) and then
 semantically; every refusal is an `InvalidObject` naming the wrong field, like the API server would.
 """
 
@@ -126,20 +126,20 @@ def load_documents(text: str) -> list[dict[str, Any]]:
 
 
 @cache
-def _schema(crds_dir: Path, kind: str) -> dict[str, Any] | None:
+def _schema(crds_dir: Path, kind: str) -> dict[str, Any]:
+    """The CRD's v1 schema; a missing file is an installation error, never a silent skip."""
     path = crds_dir / f"eventing_{kind.lower()}.yaml"
-    if not path.is_file():
-        return None
     crd = yaml.safe_load(path.read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
     return version["schema"]["openAPIV3Schema"]
 
 
 def check_schema(obj: dict[str, Any], kind: str, crds_dir: Path | None) -> None:
-    """Validate against the Knative CRD's openAPIV3Schema when the CRD folder is present."""
-    schema = _schema(crds_dir, kind) if crds_dir else None
-    if schema is None:
+    """Validate against the Knative CRD's openAPIV3Schema (`crds_dir` None: callers that have
+    already validated, such as objects read back from the admin API's own store)."""
+    if crds_dir is None:
         return
+    schema = _schema(crds_dir, kind)
     import jsonschema
 
     error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(obj))

@@ -7,7 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_SHARED_CRDS = Path(__file__).resolve().parent.parent.parent / "shared" / "knative-crds"
+# Knative's own Broker/Trigger CRDs ship with the package, so an installed `par` validates as a checkout does.
+PACKAGED_CRDS = Path(__file__).resolve().parent / "crds"
 
 
 class EventingSettings(BaseSettings):
@@ -22,7 +23,7 @@ class EventingSettings(BaseSettings):
     service_url_template: str = Field(
         default="http://{name}.{namespace}.svc.cluster.local", alias="PAR_EVENTING_SERVICE_URL_TEMPLATE"
     )
-    crds_dir: Path = Field(default=_SHARED_CRDS, alias="PAR_EVENTING_CRDS_DIR")
+    crds_dir: Path = Field(default=PACKAGED_CRDS, alias="PAR_EVENTING_CRDS_DIR")
     # Ingress: bounded body and bounded time before a 503.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="PAR_EVENTING_MAX_BODY_BYTES")
     produce_timeout: float = Field(default=3.0, alias="PAR_EVENTING_PRODUCE_TIMEOUT")

@@ -1,14 +1,17 @@
-"""Trigger filters and Knative object validation (against the real CRD schemas where present)."""
+"""Trigger filters and Knative object validation (against the real CRD schemas eventing ships)."""
 
 import copy
 from pathlib import Path
 
 import pytest
 
+import eventing
 from eventing.filters import FilterError, compile_attributes, compile_filters, compile_trigger_filter
 from eventing.objects import DeliverySpec, InvalidObject, parse_broker, parse_trigger
+from eventing.settings import PACKAGED_CRDS, EventingSettings
 
-CRDS = Path(__file__).resolve().parents[4] / "shared" / "knative-crds"
+CRDS = PACKAGED_CRDS
+SHARED_CRDS = Path(__file__).resolve().parents[4] / "shared" / "knative-crds"
 EVENT = {"type": "com.shop.order.created", "source": "/shop", "tier": "gold"}
 
 
@@ -103,13 +106,22 @@ def test_service_ref_uses_the_template():
         "http://agent.team.svc.cluster.local/events")
 
 
-@pytest.mark.skipif(not CRDS.is_dir(), reason="shared Knative CRDs not present")
 def test_crd_schema_refusal_names_the_field():
+    """With the default settings (an installed `par`, no checkout around it) the schema applies."""
     obj = copy.deepcopy(TRIGGER)
     obj["spec"]["delivery"]["retry"] = "three"
+    crds_dir = EventingSettings().crds_dir
+    assert crds_dir.is_relative_to(Path(eventing.__file__).parent)  # package data, not ../shared
     with pytest.raises(InvalidObject) as info:
-        parse_trigger(obj, CRDS)
+        parse_trigger(obj, crds_dir)
     assert info.value.field == "spec.delivery.retry"
+
+
+@pytest.mark.parametrize("name", ["eventing_broker.yaml", "eventing_trigger.yaml"])
+def test_packaged_crds_are_knatives_unmodified(name):
+    if not SHARED_CRDS.is_dir():
+        pytest.skip("../shared/knative-crds not beside this checkout")
+    assert (PACKAGED_CRDS / name).read_bytes() == (SHARED_CRDS / name).read_bytes()
 
 
 @pytest.mark.parametrize(
