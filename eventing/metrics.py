@@ -13,6 +13,11 @@ DELIVERED = Counter("par_eventing_events_delivered_total", "Events a subscriber 
 RETRIED = Counter("par_eventing_delivery_retries_total", "Delivery retries", _TRIGGER)
 DEAD_LETTERED = Counter("par_eventing_events_dead_lettered_total", "Events dead-lettered", _TRIGGER)
 DROPPED = Counter("par_eventing_events_dropped_total", "Failed, no dead-letter sink", _TRIGGER)
+FILTER_ERRORS = Counter(
+    "par_eventing_filter_errors_total",
+    "CESQL filter evaluations that failed (the event did not match), by the spec's error type",
+    [*_TRIGGER, "error"],
+)
 REPLIES = Counter("par_eventing_replies_total", "Reply events put back into the broker", _TRIGGER)
 LATENCY = Histogram(
     "par_eventing_delivery_latency_seconds",

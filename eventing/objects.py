@@ -247,7 +247,7 @@ def parse_trigger(
     delivery = spec.get("delivery") or {}
     parse_delivery(delivery, "spec.delivery")
     try:
-        matcher = compile_trigger_filter(spec)
+        matcher = compile_trigger_filter(spec, ns, trigger_name)
     except FilterError as exc:
         raise InvalidObject(exc.field, str(exc).split(": ", 1)[1]) from None
     annotations = obj["metadata"].get("annotations") or {}

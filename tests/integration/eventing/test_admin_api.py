@@ -69,7 +69,7 @@ def test_service_ref_resolves_through_the_url_template(eventing, subscriber):
         (lambda t: t["spec"].update(delivery={"backoffDelay": "2s"}), "spec.delivery.backoffDelay"),
         (lambda t: t["spec"].update(delivery={"retry": -1}), "spec.delivery.retry"),
         (lambda t: t["spec"].update(delivery={"backoffPolicy": "random"}), "spec.delivery.backoffPolicy"),
-        (lambda t: t["spec"].update(filters=[{"cesql": "ABS(x) = 1"}]), "spec.filters[0].cesql"),
+        (lambda t: t["spec"].update(filters=[{"cesql": "NOPE(x) = 1"}]), "spec.filters[0].cesql"),
         (lambda t: t["spec"].update(filters=[{"exact": {"a": "1", "b": "2"}}]), "spec.filters[0].exact"),
         (lambda t: t["metadata"].update(name="Bad_Name"), "metadata.name"),
         (lambda t: t["metadata"].update(annotations={"kafka.eventing.knative.dev/delivery.order": "fifo"}),
