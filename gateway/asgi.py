@@ -34,7 +34,16 @@ class RequestHeaders:
     repeats a header we read (two Hosts, two Authorizations) is ambiguous and gets no value at all,
     so it cannot smuggle a second credential past the first."""
 
-    __slots__ = ("authorization", "content_length", "host", "request_id", "size", "transfer_encoding")
+    __slots__ = (
+        "authorization",
+        "client",
+        "content_length",
+        "host",
+        "partial_body",
+        "request_id",
+        "size",
+        "transfer_encoding",
+    )
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         found = dict(raw)
@@ -51,10 +60,26 @@ class RequestHeaders:
         self.request_id = value.decode("latin-1") if value is not None else None
         value = found.get(b"transfer-encoding")
         self.transfer_encoding = value.decode("latin-1") if value is not None else None
+        # Set by Envoy on ext_authz check requests: Kourier's fixed `client: kourier`, and whether
+        # the body it forwards is only the first part of the client's (with_request_body).
+        value = found.get(b"client")
+        self.client = value.decode("latin-1") if value is not None else None
+        value = found.get(b"x-envoy-auth-partial-body")
+        self.partial_body = value.decode("latin-1") if value is not None else None
         self.size = len(b"".join(chain.from_iterable(raw))) + 4 * len(raw)
 
 
-_READ = frozenset({b"host", b"authorization", b"content-length", b"x-request-id", b"transfer-encoding"})
+_READ = frozenset(
+    {
+        b"host",
+        b"authorization",
+        b"content-length",
+        b"x-request-id",
+        b"transfer-encoding",
+        b"client",
+        b"x-envoy-auth-partial-body",
+    }
+)
 
 
 def _duplicated(raw: list[tuple[bytes, bytes]]) -> set[bytes]:

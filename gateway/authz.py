@@ -4,6 +4,18 @@ Envoy sends each client request's method, Host, headers and `{path_prefix}{path}
 allows it (our `x-par-tenant`/`x-par-key-id` go upstream via `headersToUpstreamOnAllow`), any other
 status denies it and Envoy returns that status, headers and JSON body to the client. A check whose
 path is outside the configured prefix or carries dot segments is denied (400), whatever its Host.
+
+What a real Envoy 1.40 showed (tests/integration/gateway/test_envoy_decisions.py):
+- The check's Content-Length is the length of the body Envoy forwards with it (0 without
+  `with_request_body`), never the client's. When Envoy buffered only the first part of a larger
+  body it says so (`x-envoy-auth-partial-body: true`): the client's body is then longer than what
+  arrived, so with the ingress buffering up to the gateway's limit, an over-limit body is refused
+  whether it was declared or chunked.
+- Kourier programs no `allowed_upstream_headers`, so none of the gateway's headers reach the agent
+  on allow, while a client's own `x-par-tenant` would pass untouched. Its checks carry its fixed
+  `client: kourier`; for those the gateway has Envoy strip the `x-par-*` names from the request
+  (`x-envoy-auth-headers-to-remove`). Istio's `headersToUpstreamOnAllow` overwrites them instead
+  (Envoy applies the removal after the overwrite, so it must not be sent there).
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ from gateway.ratelimit import RateLimiter, limiter_from
 from gateway.settings import GatewaySettings
 
 _OK = b"{}"
+_STRIP_SPOOFABLE = (b"x-envoy-auth-headers-to-remove", b"x-par-tenant,x-par-key-id")
 
 
 class AuthzApp(GatewayApp):
@@ -25,6 +38,10 @@ class AuthzApp(GatewayApp):
             return deny(400, "bad_path", "dot segments are not allowed in the path")
         if prefix and path != prefix and not path.startswith(prefix + "/"):
             return deny(400, "bad_path", "check request outside the configured path prefix")
+        if headers.partial_body not in (None, "false"):
+            received = headers.content_length or "0"
+            # at least one byte more than Envoy forwarded: over the limit once that reached it
+            headers.content_length = str(int(received) + 1) if received.isdigit() else received
         return await super().decide(scope, headers)
 
     async def forward(
@@ -32,6 +49,8 @@ class AuthzApp(GatewayApp):
     ) -> None:
         if decision.allowed:
             extra = [(b"x-par-tenant", decision.tenant.encode()), (b"x-par-key-id", decision.key_id.encode())]
+            if headers.client == "kourier":
+                extra.append(_STRIP_SPOOFABLE)
             await respond(send, 200, _OK, [*extra, *decision.headers])
         else:
             await respond(send, decision.status, decision.body(), decision.headers)

@@ -250,6 +250,25 @@ async def test_oversize_bodies_are_413_by_content_length(make_client: Factory) -
     assert ok.status_code == 200
 
 
+async def test_a_body_envoy_cut_at_the_limit_is_over_it(make_client: Factory) -> None:
+    """Envoy's check carries at most its buffer of the body, marked when cut (with_request_body)."""
+    client = make_client(max_body_bytes=1000)
+    cut = {**bearer(KEY), "x-envoy-auth-partial-body": "true"}
+    assert (await client.post("/invoke", headers=cut, content=b"x" * 1000)).status_code == 413
+    assert (await client.post("/invoke", headers=cut, content=b"x" * 999)).status_code == 200
+    whole = {**bearer(KEY), "x-envoy-auth-partial-body": "false"}
+    assert (await client.post("/invoke", headers=whole, content=b"x" * 1000)).status_code == 200
+
+
+async def test_kourier_checks_strip_the_identity_headers_a_client_could_send(make_client: Factory) -> None:
+    """Kourier forwards no check response header upstream, so a client's x-par-tenant would pass."""
+    client = make_client()
+    kourier = await client.get("/", headers={**bearer(KEY), "client": "kourier"})
+    assert kourier.headers["x-envoy-auth-headers-to-remove"] == "x-par-tenant,x-par-key-id"
+    istio = await client.get("/", headers=bearer(KEY))  # headersToUpstreamOnAllow overwrites instead
+    assert "x-envoy-auth-headers-to-remove" not in istio.headers
+
+
 async def test_garbage_content_length_is_refused(make_client: Factory) -> None:
     response = await make_client().get("/", headers={**bearer(KEY), "Content-Length": "-1"})
     assert response.status_code == 413

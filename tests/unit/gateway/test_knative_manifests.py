@@ -77,7 +77,7 @@ def test_kourier_and_gateway_agree_on_the_path_prefix() -> None:
     assert set(kourier) <= KOURIER_ENV
     assert kourier["KOURIER_EXTAUTHZ_PROTOCOL"] == "http"
     assert kourier["KOURIER_EXTAUTHZ_HOST"].startswith("par-gateway.par-system.")
-    (gateway_patch,) = load("kourier/gateway-path-prefix.yaml")
+    (gateway_patch,) = load("kourier/gateway-env.yaml")
     gateway_prefix = env_of(gateway_patch)["KOURIER_EXTAUTHZ_PATHPREFIX"]["value"]
     assert GatewaySettings(path_prefix=gateway_prefix).path_prefix == kourier["KOURIER_EXTAUTHZ_PATHPREFIX"]
 
@@ -110,3 +110,26 @@ def test_overlays_build_with_kustomize(overlay: str) -> None:
     assert deployment["metadata"]["namespace"] == "par-system"
     if overlay == "kourier":
         assert env_of(deployment)["KOURIER_EXTAUTHZ_PATHPREFIX"]["value"] == "/check"
+
+
+def test_each_ingress_and_the_gateway_agree_on_prefix_and_body_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Envoy forwards at most its buffer of the body (marking it cut only below its 1 MiB
+    per-connection buffer): the gateway's limit must be that buffer, and both ingresses must check
+    under the prefix the gateway strips."""
+    (controller_patch,) = load("kourier/net-kourier-controller.patch.yaml")
+    (container,) = controller_patch["spec"]["template"]["spec"]["containers"]
+    kourier = {item["name"]: item["value"] for item in container["env"]}
+    (operator,) = load("istio/mesh-config-extension-provider.yaml")
+    (provider,) = operator["spec"]["meshConfig"]["extensionProviders"]
+    istio = provider["envoyExtAuthzHttp"]
+    for overlay, prefix, buffered in (
+        ("kourier", kourier["KOURIER_EXTAUTHZ_PATHPREFIX"], int(kourier["KOURIER_EXTAUTHZ_MAXREQUESTBYTES"])),
+        ("istio", istio["pathPrefix"], istio["includeRequestBodyInCheck"]["maxRequestBytes"]),
+    ):
+        (patch,) = load(f"{overlay}/gateway-env.yaml")
+        with monkeypatch.context() as env:
+            for name, item in env_of(patch).items():
+                env.setenv(name, item["value"])
+            settings = GatewaySettings()
+        assert settings.path_prefix == prefix, overlay
+        assert settings.max_body_bytes == buffered < 1 << 20, overlay
