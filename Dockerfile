@@ -33,18 +33,22 @@ ARG RUNTIME_REQUIREMENTS="fastapi uvicorn[standard] httpx sniffio cloudevents py
 # hadolint ignore=SC2086
 RUN uv venv /opt/par && uv pip install --python /opt/par/bin/python --constraint requirements.lock $RUNTIME_REQUIREMENTS
 COPY runtime ./runtime
-COPY registry ./registry
 COPY gateway ./gateway
 COPY eventing ./eventing
+COPY serving ./serving
+COPY registry ./registry
+COPY cli ./cli
 RUN uv pip install --python /opt/par/bin/python --no-deps .
 
 # --- platform-build: every dependency -----------------------------------------------------------
 FROM resolve AS platform-build
 RUN uv venv /opt/par && uv pip install --python /opt/par/bin/python --requirement requirements.lock
 COPY runtime ./runtime
-COPY registry ./registry
 COPY gateway ./gateway
 COPY eventing ./eventing
+COPY serving ./serving
+COPY registry ./registry
+COPY cli ./cli
 RUN uv pip install --python /opt/par/bin/python --no-deps .
 
 # --- final stages -------------------------------------------------------------------------------

@@ -61,6 +61,11 @@ def deny(status: int, reason: str, message: str, target: Target | None = None) -
     return Decision(status, reason, message, target)
 
 
+def body_too_large(max_bytes: int) -> Decision:
+    """The 413 every way in answers for a request body over its cap (declared or streamed)."""
+    return deny(413, "body_too_large", f"request body over {max_bytes} bytes")
+
+
 def _unauthorized(reason: str, message: str, target: Target) -> Decision:
     if reason == "missing_credentials":
         challenge = _CHALLENGE
@@ -94,7 +99,7 @@ class Authorizer:
         if content_length is not None and (
             not content_length.isdigit() or int(content_length) > self.max_body
         ):
-            return deny(413, "body_too_large", f"request body over {self.max_body} bytes")
+            return body_too_large(self.max_body)
         target = self.hosts.resolve(host)
         if target is None:
             return deny(404, "unknown_host", "no agent is served at this host")

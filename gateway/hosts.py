@@ -15,6 +15,14 @@ _AGENT_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _NAMESPACE_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
 _CACHE_SIZE = 4096
+# One machine's default domain: sslip.io names resolve to the address they contain, so
+# `{agent}.{namespace}.127.0.0.1.sslip.io` reaches a gateway on loopback with no DNS set-up.
+DEFAULT_DOMAIN = "127.0.0.1.sslip.io"
+
+
+def agent_host(agent: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
+    """The host an agent answers at, as Knative names a Service: `{agent}.{namespace}.{domain}`."""
+    return f"{agent}.{namespace}.{domain}"
 
 
 class Target(NamedTuple):

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gateway.hosts import DEFAULT_DOMAIN
+
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 
 
@@ -24,7 +26,7 @@ class GatewaySettings(BaseSettings):
     log_level: str = "INFO"
 
     # Targets: Host `{agent}.{namespace}.{domain}` as Knative routes them.
-    domain: str = "127.0.0.1.sslip.io"
+    domain: str = DEFAULT_DOMAIN
     # Kourier prepends this to the original path of every check request.
     path_prefix: str = Field(
         "", validation_alias=AliasChoices("KOURIER_EXTAUTHZ_PATHPREFIX", "PAR_GATEWAY_PATH_PREFIX")

@@ -14,15 +14,14 @@ from starlette.types import ASGIApp, Scope
 
 from registry import feed, problems
 from registry.api import agents, deployments, keys, platform, triggers
-from registry.api.deps import RegistryState
 from registry.artifacts import ArtifactStore
 from registry.auth import KeyCache, bootstrap_admin
 from registry.backends import create_backend
 from registry.backends.base import DeployBackend
 from registry.db import open_database
-from registry.deployer import Deployer
 from registry.readcache import ReadCache
 from registry.settings import RegistrySettings
+from registry.state import RegistryState
 from runtime.observe import ObservedRequests
 
 log = logging.getLogger("registry")
@@ -56,15 +55,13 @@ def create_app(
         state = RegistryState(
             settings=settings,
             db=db,
-            store=ArtifactStore(settings.data_dir / "artifacts"),
+            store=ArtifactStore(settings.data_dir / "artifacts", settings.artifact_base(port)),
             backend=backend or create_backend(settings),
-            artifact_base=settings.artifact_base(port),
             keys=KeyCache(settings.auth_cache_seconds),
             reads=ReadCache(settings.read_cache_seconds),
         )
         db.after_commit.append(state.reads.clear)  # any change: cached reads are stale now
-        state.deployer = Deployer(state)
-        await state.deployer.resume()
+        await state.reconciler.resume()
         app.state.registry = state
         # What is loaded by now lives as long as the process: keep it out of the collector's full
         # passes, which otherwise stall requests for tens of ms on a large heap (tail latency).
@@ -76,7 +73,7 @@ def create_app(
         try:
             yield
         finally:
-            await state.deployer.close()
+            await state.reconciler.close()
             await state.backend.aclose()
             await db.close()
 

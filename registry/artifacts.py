@@ -21,10 +21,14 @@ _CHUNK = 1024 * 1024
 
 
 class ArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, base_url: str = "") -> None:
         self.root = root
+        self.base_url = base_url  # where runtimes download from: `{base_url}/v1/artifacts/{sha256}`
         self.incoming = root / ".incoming"
         self.incoming.mkdir(parents=True, exist_ok=True)
+
+    def url(self, sha256: str) -> str:
+        return f"{self.base_url}/v1/artifacts/{sha256}"
 
     def path(self, sha256: str) -> Path:
         if not SHA256_RE.match(sha256):

@@ -32,7 +32,7 @@ class RegistryClient:
     def from_settings(cls, settings: RegistrySettings | None = None) -> RegistryClient:
         """PAR_REGISTRY_URL / PAR_API_KEY; else the `par up` running on PAR_DATA_DIR (its
         platform.json and admin.key); else a `par registry serve` on 127.0.0.1:8097."""
-        from registry.up.discovery import locate
+        from registry.discovery import locate
 
         settings = settings or RegistrySettings()
         found = locate(settings.data_dir)

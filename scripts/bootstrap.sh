@@ -20,5 +20,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 # PAR's own modules too (an editable install is not compiled by uv); up-to-date files are skipped.
-.venv/bin/python -m compileall -q runtime gateway registry eventing >/dev/null
+.venv/bin/python -m compileall -q runtime gateway eventing serving registry cli >/dev/null
 bash scripts/pixell-tools.sh

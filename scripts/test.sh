@@ -8,6 +8,6 @@ bash scripts/bootstrap.sh
 echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"
-.venv/bin/mypy --follow-imports=silent runtime gateway registry eventing
+.venv/bin/mypy --follow-imports=silent runtime gateway eventing serving registry cli
 echo "==> pytest"
 exec .venv/bin/pytest "$@"

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 from starlette.concurrency import run_in_threadpool
 
 from registry import feed
-from registry.api.deps import Admin, Session, State, load_agent
+from registry.api.deps import Admin, Session, State
 from registry.api.views import (
     DNS_LABEL,
     CursorQuery,
@@ -22,17 +22,12 @@ from registry.api.views import (
     keyset_page,
     version_out,
 )
-from registry.models import Agent, Deployment, Namespace, Version
+from registry.models import Agent, Deployment, Version
 from registry.problems import Problem
+from registry.queries import ensure_namespace, load_agent
 from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, VersionOut
 
 router = APIRouter(tags=["agents"])
-
-
-async def ensure_namespace(session: Session, namespace: str) -> None:
-    if await session.get(Namespace, namespace) is None:
-        session.add(Namespace(name=namespace))
-        await session.flush()
 
 
 @router.get("/v1/agents", response_model=Page[AgentOut])
@@ -148,7 +143,7 @@ async def delete_agent(
     """Undeploy, then forget the agent and its versions; packages no other version uses are removed."""
     agent = await load_agent(session, namespace, name, for_update=True)
     shas = set(await session.scalars(select(Version.sha256).where(Version.agent_id == agent.id)))
-    await state.backend.undeploy(namespace, name)
+    await state.reconciler.undeploy(namespace, name)
     await session.delete(agent)
     await feed.bump(session)
     await session.commit()
@@ -172,7 +167,7 @@ async def list_versions(
     query = select(Version).where(Version.agent_id == agent.id)
     versions, next_cursor = await keyset_page(session, query, [Version.id], cursor, limit)
     return Page(
-        items=[version_out(agent, v, state.artifact_url(v.sha256)) for v in versions], next_cursor=next_cursor
+        items=[version_out(agent, v, state.store.url(v.sha256)) for v in versions], next_cursor=next_cursor
     )
 
 
@@ -186,7 +181,7 @@ async def get_version(
     )
     if row is None:
         raise Problem(404, "Version not found", f"{namespace}/{name} has no version {version}")
-    return version_out(agent, row, state.artifact_url(row.sha256))
+    return version_out(agent, row, state.store.url(row.sha256))
 
 
 @router.post("/v1/namespaces/{namespace}/packages", status_code=201, response_model=VersionOut)
@@ -238,7 +233,7 @@ async def upload_package(
                     f"(sha256 {existing.sha256[:12]}...); bump metadata.version in agent.yaml",
                 )
             response.status_code = 200
-            return version_out(agent, existing, state.artifact_url(sha256))
+            return version_out(agent, existing, state.store.url(sha256))
         version = Version(
             agent_id=agent.id,
             version=version_name,
@@ -255,6 +250,6 @@ async def upload_package(
             if stored_now:
                 state.store.delete(sha256)
             raise
-        return version_out(agent, version, state.artifact_url(sha256))
+        return version_out(agent, version, state.store.url(sha256))
     finally:
         temp.unlink(missing_ok=True)

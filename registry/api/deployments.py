@@ -6,11 +6,12 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from registry.api.deps import Admin, Session, State, load_agent
-from registry.api.triggers import trigger_spec
+from registry.api.deps import Admin, Session, State
 from registry.api.views import NamespacePath, deployment_out
 from registry.models import Agent, Deployment, Trigger, Version
 from registry.problems import Problem
+from registry.queries import load_agent
+from registry.reconciler import trigger_spec
 from registry.schemas import DeploymentOut, DeployRequest, TrafficRequest
 
 router = APIRouter(tags=["deployments"])
@@ -18,12 +19,12 @@ HISTORY_DEPTH = 20
 
 
 async def _apply(state: State, session: Session, agent: Agent, deployment: Deployment) -> DeploymentOut:
-    """Hand the new desired state to the backend, then commit; a backend or database failure
+    """Hand the new desired state to the reconciler, then commit; a backend or database failure
     rolls the whole change back (the session is discarded without commit)."""
     await session.flush()
-    await state.deployer.apply(session, agent, deployment)
+    await state.reconciler.apply(session, agent, deployment)
     await session.commit()
-    state.deployer.follow(agent.namespace, agent.name, deployment.generation)
+    state.reconciler.follow(agent.namespace, agent.name, deployment.generation)
     return deployment_out(agent, deployment)
 
 
@@ -143,7 +144,7 @@ async def manifests(
         raise Problem(
             409, "Not deployed", f"deploy {namespace}/{name} first (or use `par manifests PKG.apkg`)"
         )
-    spec = await state.deployer.spec(session, agent, deployment)
+    spec = await state.reconciler.spec(session, agent, deployment)
     triggers = await session.scalars(
         select(Trigger).where(Trigger.namespace == namespace, Trigger.subscriber_agent == name)
     )

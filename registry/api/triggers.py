@@ -1,32 +1,18 @@
-"""Triggers: which events on a broker reach which agent (or URI). Applied through the backend."""
+"""Triggers: which events on a broker reach which agent (or URI). Applied by the reconciler."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from registry.api.agents import ensure_namespace
 from registry.api.deps import Admin, Session, State
 from registry.api.views import CursorQuery, LimitQuery, NamespacePath, keyset_page
-from registry.backends.base import TriggerSpec
 from registry.models import Trigger
 from registry.problems import Problem
+from registry.queries import ensure_namespace
 from registry.schemas import Page, TriggerCreate, TriggerOut
 
 router = APIRouter(tags=["triggers"])
-
-
-def trigger_spec(row: Trigger) -> TriggerSpec:
-    return TriggerSpec(
-        namespace=row.namespace,
-        name=row.name,
-        broker=row.broker,
-        filters=row.filters,
-        subscriber_agent=row.subscriber_agent,
-        subscriber_uri=row.subscriber_uri,
-        delivery=row.delivery,
-        ordering=row.ordering,
-    )
 
 
 def trigger_out(row: Trigger) -> TriggerOut:
@@ -72,7 +58,7 @@ async def create_trigger(
     )
     session.add(row)
     await session.flush()
-    await state.backend.apply_trigger(trigger_spec(row))
+    await state.reconciler.apply_trigger(row)
     await session.commit()
     return trigger_out(row)
 
@@ -102,5 +88,5 @@ async def delete_trigger(
     row = await _load(session, namespace, name)
     await session.delete(row)
     await session.flush()
-    await state.backend.delete_trigger(namespace, name)
+    await state.reconciler.delete_trigger(namespace, name)
     await session.commit()

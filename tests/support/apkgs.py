@@ -115,3 +115,17 @@ def unix_entry(name: str, mode: int) -> zipfile.ZipInfo:
     info.create_system = 3
     info.external_attr = mode << 16
     return info
+
+
+def demo_variant(tmp: Path, name: str, version: str, main_py: str, rest_py: str | None = None) -> Path:
+    """A copy of examples/demo-agent with another version, entrypoint module and REST module."""
+    project = tmp / f"{name}-{version}"
+    shutil.copytree(DEMO_AGENT, project)
+    manifest = (project / "agent.yaml").read_text()
+    manifest = manifest.replace("name: demo-agent", f"name: {name}")
+    manifest = manifest.replace("version: 0.1.0", f"version: {version}")
+    (project / "agent.yaml").write_text(manifest)
+    (project / "src" / "main.py").write_text(main_py)
+    if rest_py is not None:
+        (project / "src" / "rest" / "index.py").write_text(rest_py)
+    return build_apkg(project, tmp / "out")

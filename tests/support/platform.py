@@ -39,7 +39,7 @@ class ParUp:
     def start(self, *args: str, timeout: float = 60.0) -> ParUp:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from registry.cli import main; main()", "up",
+            [sys.executable, "-c", "from cli.main import main; main()", "up",
              "--data-dir", str(self.data_dir), "--port", str(self.port), *args],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -131,8 +131,8 @@ class ParUp:
     # -- processes --------------------------------------------------------------------------
 
     def instances(self, agent: str | None = None) -> list[dict[str, Any]]:
-        """The platform's own view of its instances (activator `/status`), newest state."""
-        statuses = httpx.get(f"{self.info['activator_url']}/status", timeout=10).json()
+        """The platform's own view of its instances (the local gateway's `/status`), newest state."""
+        statuses = httpx.get(f"{self.info['local_gateway_url']}/status", timeout=10).json()
         return [
             instance
             for status in statuses if agent is None or status["name"] == agent

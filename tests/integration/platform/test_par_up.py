@@ -207,7 +207,7 @@ def test_cli_commands_find_the_platform_through_the_data_folder(
     env = {**os.environ, "PAR_DATA_DIR": str(platform.data_dir)}
     for name in ("PAR_REGISTRY_URL", "PAR_API_KEY"):
         env.pop(name, None)
-    par = [sys.executable, "-c", "from registry.cli import main; main()"]
+    par = [sys.executable, "-c", "from cli.main import main; main()"]
 
     deployed = subprocess.run([*par, "deploy", str(demo_apkg_sdk), "--name", "demo-sdk"],
                               env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -17,7 +17,7 @@ from tests.support.kube_schemas import validate_knative
 from tests.support.registry import RunningRegistry, run_registry
 
 pytestmark = pytest.mark.integration
-PAR = [sys.executable, "-c", "from registry.cli import main; main()"]
+PAR = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from tests.support.dockerfile import (
     parse,
 )
 
-FIRST_PARTY = {"runtime", "registry", "gateway", "eventing"}
+_PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+FIRST_PARTY = {pattern.rstrip("*") for pattern in _PACKAGES["find"]["include"]}
 GLOBAL_ARGS, STAGES = parse()
 
 
@@ -132,7 +134,7 @@ def test_a_baked_package_is_prepared_and_served_by_default() -> None:
 
 def _leaf(argv: list[str]) -> tuple[Any, list[str]]:
     """The `par` subcommand argv names, and the arguments left for it (typer's groups have `commands`)."""
-    from registry.cli import app
+    from cli.app import app
 
     command: Any = typer.main.get_command(app)
     args = argv[1:]
@@ -203,7 +205,7 @@ def test_runtime_image_requirements_cover_every_runtime_import() -> None:
 
 def test_par_cli_loads_with_the_runtime_images_requirements() -> None:
     """`par runtime prepare` (baking a package) goes through the full CLI module in that image."""
-    probe = "import json, sys, registry.cli, runtime.app; print(json.dumps(sorted(sys.modules)))"
+    probe = "import json, sys, cli.app, runtime.app; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT)
     loaded = {m.split(".")[0] for m in json.loads(out.stdout)} - set(sys.stdlib_module_names)
     loaded = {m for m in loaded if not m.startswith("_")}

@@ -3,7 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from registry.cli import app
+from cli.app import app
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ import httpx
 
 from .instance import die_with
 
-_PAR = (sys.executable, "-c", "from registry.cli import main; main()")
+# `par runtime prepare`, straight from the runtime component (serving imports no CLI above it).
+_PREPARE = (sys.executable, "-c", "from runtime.cli import app; app()", "prepare")
 _DONE = ".par-prepared"
 
 
@@ -75,7 +76,7 @@ async def _download(url: str, into: Path) -> None:
 
 async def _run_prepare(apkg: Path, into: Path, sha256: str, progress: Callable[[str], None]) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *_PAR, "runtime", "prepare", str(apkg), "--into", str(into), "--sha256", sha256,
+        *_PREPARE, str(apkg), "--into", str(into), "--sha256", sha256,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

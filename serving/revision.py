@@ -1,13 +1,14 @@
-"""The instances of one revision, scaled the way Knative's activator and autoscaler do it.
+"""The instances of one revision, scaled the way Knative's autoscaler does it.
 
-- scale from zero: a request with no ready instance starts one and waits for it; requests
-  arriving meanwhile wait for the same start instead of starting their own;
 - desired scale = ceil((in flight + queued) / target), bounded by min-scale and max-scale, and
-  at least 1 while the revision was used within the stable window;
-- `containerConcurrency` > 0 caps requests per instance; the excess waits in a queue;
+  at least 1 while the revision was used within the stable window (a request held by the
+  activator counts as queued, so a request to a revision at zero starts one instance);
+- `containerConcurrency` > 0 caps requests per instance (`pick` offers no full instance);
 - an idle instance is stopped once idle longer than the stable window and not needed;
 - an instance that exits on its own is replaced (if still needed) after an exponential backoff;
-  a start that fails is reported to the requests that waited for it.
+  a start that fails is recorded (`failure_gen`, `last_error`) for the requests that waited.
+
+Holding requests while this happens is the activator's job (`activator.py`).
 """
 
 from __future__ import annotations
@@ -16,31 +17,27 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import httpx
 
-from gateway.resolver import AgentUnavailable
-
-from .instance import Instance, InstanceState, StartFailed
+from .instance import Instance, StartFailed
 from .metrics import START_SECONDS, STARTS, STOPS
-from .settings import LocalSettings
-from .spec import RevisionSpec
+from .settings import ServingSettings
+from .types import InstanceState, InstanceStatus, RevisionSpec, RevisionStatus
 
-log = logging.getLogger("par.local.pool")
+log = logging.getLogger("par.serving.revision")
 
 Launch = Callable[[RevisionSpec], Awaitable[Instance]]
 
 
-class RevisionPool:
+class Revision:
     def __init__(
         self,
         spec: RevisionSpec,
         launch: Launch,
         client: httpx.AsyncClient,
-        settings: LocalSettings,
+        settings: ServingSettings,
         on_change: Callable[[], None],
     ) -> None:
         self.spec = spec
@@ -51,7 +48,7 @@ class RevisionPool:
         self.instances: list[Instance | _Starting] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.routed = True  # False when traffic sends it 0 %: min-scale no longer applies
-        self.waiting = 0
+        self.waiting = 0  # requests the activator holds for this revision
         self.last_request = float("-inf")
         self.failures = 0  # consecutive failed starts or crashes
         self.failure_gen = 0
@@ -60,50 +57,13 @@ class RevisionPool:
         self.restarts = 0
         self._retry_at = 0.0
         self._retry_timer: asyncio.TimerHandle | None = None
-        self._changed = asyncio.Event()
-        self._closed = False
+        self.changed = asyncio.Event()  # replaced (after being set) on every change
+        self.closed = False
 
-    # -- requests ---------------------------------------------------------------------------
+    # -- what the activator uses --------------------------------------------------------------
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[str]:
-        """Hold a slot on a ready instance for one exchange and yield its base URL."""
-        instance = await self._checkout()
-        try:
-            yield instance.url
-        finally:
-            instance.in_flight -= 1
-            instance.last_used = self.last_request = time.monotonic()
-            self._notify()
-
-    async def _checkout(self) -> Instance:
-        seen_failures = self.failure_gen
-        self.waiting += 1
-        self.last_request = time.monotonic()
-        try:
-            async with asyncio.timeout(self._settings.request_queue_timeout):
-                while True:
-                    if self._closed:
-                        raise AgentUnavailable(f"{self.spec.label} was undeployed")
-                    instance = self._pick()
-                    if instance is not None:
-                        instance.in_flight += 1
-                        return instance
-                    if not self._live() and self.failure_gen != seen_failures:
-                        # The start this request waited for failed; a later request tries again
-                        # (after the backoff, which it waits out like Knative's activator would).
-                        raise AgentUnavailable(f"{self.spec.label} failed to start: {self.last_error}")
-                    changed = self._changed
-                    self.reconcile()
-                    await changed.wait()
-        except TimeoutError:
-            raise AgentUnavailable(
-                f"{self.spec.label}: no capacity within {self._settings.request_queue_timeout:.0f}s"
-            ) from None
-        finally:
-            self.waiting -= 1
-
-    def _pick(self) -> Instance | None:
+    def pick(self) -> Instance | None:
+        """The least busy ready instance with a free slot under `containerConcurrency`."""
         limit = self.spec.container_concurrency
         ready = [
             i for i in self.instances
@@ -113,9 +73,15 @@ class RevisionPool:
         ]
         return min(ready, key=lambda i: i.in_flight) if ready else None
 
+    def release(self, instance: Instance) -> None:
+        """One request on `instance` ended."""
+        instance.in_flight -= 1
+        instance.last_used = self.last_request = time.monotonic()
+        self._notify()
+
     # -- scaling ----------------------------------------------------------------------------
 
-    def _live(self) -> list[Instance | _Starting]:
+    def live(self) -> list[Instance | _Starting]:
         return [i for i in self.instances if i.state in (InstanceState.STARTING, InstanceState.READY)]
 
     def in_flight(self) -> int:
@@ -134,9 +100,9 @@ class RevisionPool:
 
     def reconcile(self) -> None:
         """Start instances up to the desired scale (respecting the restart backoff)."""
-        if self._closed:
+        if self.closed:
             return
-        missing = self.desired() - len(self._live())
+        missing = self.desired() - len(self.live())
         if missing <= 0:
             return
         delay = self._retry_at - time.monotonic()
@@ -172,7 +138,7 @@ class RevisionPool:
             self._forget(instance)
             self._failed(str(exc), crashed=False)
             return
-        if self._closed:
+        if self.closed:
             await instance.stop(self._settings.instance_stop_grace)
             return
         self.healthy = True
@@ -228,7 +194,7 @@ class RevisionPool:
     async def scale_down_idle(self, now: float) -> None:
         """Stop instances idle longer than the stable window that the desired scale does not need."""
         window = self._settings.scale_to_zero_after
-        surplus = len(self._live()) - self.desired(now)
+        surplus = len(self.live()) - self.desired(now)
         idle = sorted(
             (i for i in self.instances
              if isinstance(i, Instance) and i.state is InstanceState.READY
@@ -244,13 +210,13 @@ class RevisionPool:
         self.reconcile()
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.changed.set()
+        self.changed = asyncio.Event()
         self._on_change()
 
     async def close(self) -> None:
         """Stop every instance (undeploy or shutdown); waiting requests get 502."""
-        self._closed = True
+        self.closed = True
         if self._retry_timer is not None:
             self._retry_timer.cancel()
         for task in list(self._tasks):
@@ -267,22 +233,21 @@ class RevisionPool:
             if isinstance(instance, Instance):
                 instance.kill_now()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RevisionStatus:
         now = time.monotonic()
-        return {
-            "version": self.spec.version,
-            "desired": self.desired(now),
-            "instances": [
-                {"pid": i.pid, "port": i.port, "state": str(i.state), "in_flight": i.in_flight,
-                 "idle_s": round(now - i.last_used, 1)}
+        return RevisionStatus(
+            version=self.spec.version,
+            desired=self.desired(now),
+            instances=tuple(
+                InstanceStatus(i.pid, i.port, i.state, i.in_flight, round(now - i.last_used, 1))
                 for i in self.instances if isinstance(i, Instance)
-            ],
-            "starting": sum(1 for i in self.instances if isinstance(i, _Starting)),
-            "queued": self.waiting,
-            "restarts": self.restarts,
-            "healthy": self.healthy,
-            "last_error": self.last_error,
-        }
+            ),
+            starting=sum(1 for i in self.instances if isinstance(i, _Starting)),
+            queued=self.waiting,
+            restarts=self.restarts,
+            healthy=self.healthy,
+            last_error=self.last_error,
+        )
 
 
 class _Starting:

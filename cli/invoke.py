@@ -24,7 +24,8 @@ def invoke(
 
     import httpx
 
-    from .discovery import locate
+    from gateway.hosts import DEFAULT_DOMAIN, agent_host
+    from registry.discovery import locate
 
     found = locate(data_dir)
     if not found.gateway_url:
@@ -35,8 +36,8 @@ def invoke(
     except ValueError as exc:
         typer.echo(f"Error: --data is not JSON: {exc}", err=True)
         raise typer.Exit(2) from None
-    domain = found.domain or os.environ.get("PAR_GATEWAY_DOMAIN", "127.0.0.1.sslip.io")
-    headers = {"Host": f"{name}.{namespace}.{domain}"}
+    domain = found.domain or os.environ.get("PAR_GATEWAY_DOMAIN", DEFAULT_DOMAIN)
+    headers = {"Host": agent_host(name, namespace, domain)}
     if found.api_key:
         headers["Authorization"] = f"Bearer {found.api_key}"
     try:

@@ -1,5 +1,5 @@
-"""Configuration of the one-machine platform: one pydantic-settings object, read from the
-environment. Names follow Knative's autoscaler where one exists (stable window, max scale)."""
+"""The local Knative Serving's one settings object, read from the environment (`PAR_` prefix).
+Names follow Knative's autoscaler where one exists (stable window, max scale)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class LocalSettings(BaseSettings):
+class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAR_", extra="ignore")
 
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".par")

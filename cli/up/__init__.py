@@ -1,2 +1,2 @@
 """`par up`: the whole platform on one machine (registry, gateway proxy, eventing on an embedded
-Kafka-compatible broker, and the local backend that runs agents on demand), one process tree."""
+Kafka-compatible broker, and serving, which runs agents on demand), one process tree."""

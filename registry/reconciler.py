@@ -1,5 +1,7 @@
-"""Turns a stored deployment into a `DeploymentSpec`, hands it to the backend and follows it.
+"""The registry's one reconciler: the only part that talks to the deploy backend.
 
+It turns a stored deployment into a `DeploymentSpec` and a stored trigger into a `TriggerSpec`,
+hands them to the backend (deploy, undeploy, apply or delete a trigger) and follows the result.
 After `apply`, a watcher task per agent copies the backend's observed status (phase, URL,
 conditions, failure reason) into the database for as long as the backend's `follow` yields
 (until terminal, or on one machine for as long as the agent is deployed); a newer deploy of the
@@ -17,13 +19,22 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.api.deps import RegistryState
-from registry.api.triggers import trigger_spec
-from registry.backends.base import BackendError, DeploymentSpec, DeploymentStatus, Scaling, VersionTarget
+from registry.artifacts import ArtifactStore
+from registry.backends.base import (
+    BackendError,
+    DeployBackend,
+    DeploymentSpec,
+    DeploymentStatus,
+    Scaling,
+    TriggerSpec,
+    VersionTarget,
+)
+from registry.db import Database
 from registry.models import Agent, Deployment, Trigger, Version
 from registry.naming import revision_name, traffic_tag
+from registry.settings import RegistrySettings
 
-log = logging.getLogger("registry.deployer")
+log = logging.getLogger("registry.reconciler")
 
 
 def record(deployment: Deployment, status: DeploymentStatus) -> None:
@@ -55,15 +66,33 @@ def name_revision(deployment: Deployment, spec: DeploymentSpec) -> bool:
     return name != serving[-1].revision
 
 
-class Deployer:
-    def __init__(self, state: RegistryState) -> None:
-        self.state = state
+def trigger_spec(row: Trigger) -> TriggerSpec:
+    return TriggerSpec(
+        namespace=row.namespace,
+        name=row.name,
+        broker=row.broker,
+        filters=row.filters,
+        subscriber_agent=row.subscriber_agent,
+        subscriber_uri=row.subscriber_uri,
+        delivery=row.delivery,
+        ordering=row.ordering,
+    )
+
+
+class Reconciler:
+    def __init__(
+        self, settings: RegistrySettings, db: Database, store: ArtifactStore, backend: DeployBackend
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.store = store
+        self.backend = backend
         self._watchers: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def k_sink(self, namespace: str, broker: str | None) -> str | None:
         if not broker:
             return None
-        return self.state.settings.broker_ingress_url.format(namespace=namespace, broker=broker)
+        return self.settings.broker_ingress_url.format(namespace=namespace, broker=broker)
 
     async def spec(self, session: AsyncSession, agent: Agent, deployment: Deployment) -> DeploymentSpec:
         """The desired state as stored, with each version's current revision name."""
@@ -81,8 +110,8 @@ class Deployer:
                 or revision_name(agent.name, t["version"]),
                 percent=t["percent"],
                 sha256=versions[t["version"]].sha256,
-                artifact_url=self.state.artifact_url(versions[t["version"]].sha256),
-                artifact_path=str(self.state.store.path(versions[t["version"]].sha256)),
+                artifact_url=self.store.url(versions[t["version"]].sha256),
+                artifact_path=str(self.store.path(versions[t["version"]].sha256)),
                 tag=t.get("tag") or traffic_tag(t["version"]),
             )
             for t in traffic
@@ -110,7 +139,20 @@ class Deployer:
         spec = await self.spec(session, agent, deployment)
         if name_revision(deployment, spec):
             spec = await self.spec(session, agent, deployment)
-        record(deployment, await self.state.backend.deploy(spec))
+        record(deployment, await self.backend.deploy(spec))
+
+    async def undeploy(self, namespace: str, agent: str) -> None:
+        """Remove what runs the agent, then stop following it (a refusal leaves both as they were)."""
+        await self.backend.undeploy(namespace, agent)
+        watcher = self._watchers.pop((namespace, agent), None)
+        if watcher is not None:
+            watcher.cancel()
+
+    async def apply_trigger(self, row: Trigger) -> None:
+        await self.backend.apply_trigger(trigger_spec(row))
+
+    async def delete_trigger(self, namespace: str, name: str) -> None:
+        await self.backend.delete_trigger(namespace, name)
 
     def follow(self, namespace: str, agent: str, generation: int) -> None:
         """Start (or restart) the watcher that keeps this agent's stored status current."""
@@ -123,9 +165,9 @@ class Deployer:
         task.add_done_callback(lambda t: self._watchers.get(key) is t and self._watchers.pop(key))
 
     async def _follow(self, namespace: str, name: str, generation: int) -> None:
-        backend, where = self.state.backend, {"agent": f"{namespace}/{name}"}
+        where = {"agent": f"{namespace}/{name}"}
         try:
-            async for status in backend.follow(namespace, name, self.state.settings.watch_seconds):
+            async for status in self.backend.follow(namespace, name, self.settings.watch_seconds):
                 try:
                     if not await self._store(namespace, name, generation, status):
                         return
@@ -140,7 +182,7 @@ class Deployer:
 
     async def _store(self, namespace: str, name: str, generation: int, status: DeploymentStatus) -> bool:
         """Record `status`; False when the deployment is gone or a newer deploy owns it."""
-        async with self.state.db.sessions() as session:
+        async with self.db.sessions() as session:
             named = select(Agent).where(Agent.namespace == namespace, Agent.name == name)
             agent = await session.scalar(named)
             deployment = await session.get(Deployment, agent.id) if agent else None
@@ -153,14 +195,14 @@ class Deployer:
     async def resync(self) -> tuple[int, int]:
         """Apply every stored deployment and trigger again, and follow the deployments: for a
         backend that keeps nothing across restarts (`par up`'s local backend). Returns how many."""
-        async with self.state.db.sessions() as session:
+        async with self.db.sessions() as session:
             deployed = select(Agent, Deployment).join(Deployment, Deployment.agent_id == Agent.id)
             rows = (await session.execute(deployed)).all()
             for agent, deployment in rows:
                 await self.apply(session, agent, deployment)
             triggers = list(await session.scalars(select(Trigger)))
             for trigger in triggers:
-                await self.state.backend.apply_trigger(trigger_spec(trigger))
+                await self.apply_trigger(trigger)
             await session.commit()
             followed = [(agent.namespace, agent.name, deployment.generation) for agent, deployment in rows]
         for namespace, name, generation in followed:
@@ -170,7 +212,7 @@ class Deployer:
 
     async def resume(self) -> None:
         """After a restart, follow again every deployment that was still rolling out."""
-        async with self.state.db.sessions() as session:
+        async with self.db.sessions() as session:
             rows = await session.execute(
                 select(Agent.namespace, Agent.name, Deployment.generation)
                 .join(Deployment, Deployment.agent_id == Agent.id)

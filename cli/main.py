@@ -1,7 +1,7 @@
 """The `par` console script's front door: `par runtime serve` is a cold start (Knative scales from
 zero through it), so it goes straight to the runtime without importing the whole typer CLI
 (typer and every component's commands cost ~10% of the start). Everything else, `--help`
-included, is the full CLI in `registry.cli`."""
+included, is the full CLI in `cli.app`."""
 
 import sys
 
@@ -12,6 +12,10 @@ def main() -> None:
         from runtime.__main__ import main as serve
 
         sys.exit(serve(argv[2:], prog="par runtime serve"))
-    from registry.cli import main as full_cli
+    from cli.app import main as full_cli
 
     full_cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the local backend (instances, starts, activations)."""
+"""Prometheus metrics of the local Knative Serving (instances, starts, local gateway requests).
+The names keep their `par_local_` prefix: dashboards of the first version read them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,6 @@ START_SECONDS = Histogram(
 STOPS = Counter("par_local_instance_stops_total", "Instances stopped, by reason (idle, crash, undeploy).",
                 ["reason"])
 ACTIVATIONS = Counter(
-    "par_local_activator_requests_total", "Requests through the internal activator listener, by status.",
+    "par_local_activator_requests_total", "Requests through the local gateway (event deliveries), by status.",
     ["status"],
 )

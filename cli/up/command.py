@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from gateway.hosts import DEFAULT_DOMAIN, agent_host
+
 
 def up(
     data_dir: Path = typer.Option(
@@ -15,7 +17,7 @@ def up(
     port: int = typer.Option(8080, "--port", "-p", help="The gateway's port (agents are called here)."),
     demo: bool = typer.Option(False, "--demo", help="Also build and deploy the example agents and trigger."),
     domain: str = typer.Option(
-        "127.0.0.1.sslip.io", "--domain", help="Agents answer at Host {agent}.{namespace}.{domain}."
+        DEFAULT_DOMAIN, "--domain", help="Agents answer at Host {agent}.{namespace}.{domain}."
     ),
 ) -> None:
     """Run the whole platform on this machine: registry, gateway, broker, agents on demand.
@@ -25,10 +27,10 @@ def up(
     import logging
     import sys
 
+    from registry.discovery import data_dir as resolve_data_dir
     from runtime.jsonlog import configure
 
     from .demo import DemoError, deploy_demo
-    from .discovery import data_dir as resolve_data_dir
     from .platform import AlreadyRunning, Platform, UpOptions, run
     from .servers import PortInUse
 
@@ -90,7 +92,7 @@ def curl(
 ) -> str:
     """A copy-paste command calling `agent` through the gateway with the admin key."""
     auth = f"-H \"Authorization: Bearer $(cat {key_file})\""
-    host = f"-H 'Host: {agent}.default.{domain}'"
+    host = f"-H 'Host: {agent_host(agent, 'default', domain)}'"
     if data is None:
         return f"  curl localhost:{port}{path} {host} {auth}"
     body = f"-H 'content-type: application/json' -d '{data}'"

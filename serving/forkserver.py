@@ -1,6 +1,6 @@
 """The runtime template process: imports the runtime once, then forks one agent instance per
 request, so that scale from zero skips starting an interpreter and importing FastAPI, uvicorn
-and the runtime (most of a cold start). Run as `python -m registry.backends.local.forkserver`
+and the runtime (most of a cold start). Run as `python -m serving.forkserver`
 by `template.py`; it imports nothing heavy before it is asked to.
 
 JSON lines. stdin: `{"env": {...}, "log": "/path"}` per instance. stdout: `{"ready": true}` once

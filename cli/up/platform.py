@@ -1,10 +1,10 @@
 """`par up`: start every part of the platform in one process tree, stop all of it together.
 
 Order (each step waits for the previous one to serve): the Kafka-compatible broker (embedded
-Tansu unless `KAFKA_BOOTSTRAP_SERVERS`), the eventing ingress + dispatcher (deliveries go to the
-activator), the activator listener, the registry (SQLite in the data folder, the local backend),
-the gateway proxy (the local backend's supervisor as its Resolver). Then stored deployments and
-triggers are applied again and `platform.json` is written for client commands.
+Tansu unless `KAFKA_BOOTSTRAP_SERVERS`), the eventing ingress + dispatcher (deliveries go to
+serving's local gateway), the local gateway, the registry (SQLite in the data folder, the local
+backend over serving's controller), the gateway proxy (serving's activator as its Resolver).
+Then stored deployments and triggers are applied again; `platform.json` is written for clients.
 
 Runtime instances run in their own process groups with PR_SET_PDEATHSIG, so even a SIGKILL of
 `par up` takes them down; Ctrl-C / SIGTERM stops them gracefully first.
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry.backends.local import LocalBackend, LocalSettings, Supervisor
-from registry.backends.local.activator import Activator
+from gateway.hosts import DEFAULT_DOMAIN
+from registry.discovery import PlatformInfo, read_admin_key, read_platform, remove_platform, write_platform
+from serving import Controller, ServingSettings
 
-from .discovery import PlatformInfo, read_admin_key, read_platform, remove_platform, write_platform
 from .servers import Served, bind
 
 log = logging.getLogger("par.up")
@@ -42,8 +42,8 @@ class UpOptions:
     port: int = 8080
     registry_port: int = 0  # 0: any free loopback port
     eventing_port: int = 0
-    activator_port: int = 0
-    domain: str = "127.0.0.1.sslip.io"
+    local_gateway_port: int = 0
+    domain: str = DEFAULT_DOMAIN
 
 
 class Platform:
@@ -52,7 +52,7 @@ class Platform:
     def __init__(self, options: UpOptions) -> None:
         self.options = options
         self.data_dir = options.data_dir.expanduser().resolve()
-        self.supervisor = Supervisor(LocalSettings(data_dir=self.data_dir))
+        self.serving = Controller(ServingSettings(data_dir=self.data_dir))
         self._served: list[Served] = []
         self._kafka: Any = None
         self.admin_key: str | None = None
@@ -64,7 +64,9 @@ class Platform:
         from gateway.proxy import build_proxy_app
         from gateway.settings import GatewaySettings
         from registry.app import create_app
+        from registry.backends.local import LocalBackend
         from registry.settings import RegistrySettings
+        from serving import LocalGateway
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         other = read_platform(self.data_dir)
@@ -77,24 +79,24 @@ class Platform:
             "gateway": bind("gateway", opts.port),
             "registry": bind("registry", opts.registry_port),
             "eventing": bind("eventing", opts.eventing_port),
-            "activator": bind("activator", opts.activator_port),
+            "local-gateway": bind("local-gateway", opts.local_gateway_port),
         }
         urls = {name: f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
-        await self.supervisor.start()
-        atexit.register(self.supervisor.kill_all_now)
+        await self.serving.start()
+        atexit.register(self.serving.kill_all_now)
 
-        await self._serve("eventing", await self._eventing_app(urls["activator"]), sockets.pop("eventing"))
-        activator = Activator(self.supervisor, self.supervisor.statuses)
-        await self._serve("activator", activator, sockets.pop("activator"))
+        eventing = await self._eventing_app(urls["local-gateway"])
+        await self._serve("eventing", eventing, sockets.pop("eventing"))
+        local_gateway = LocalGateway(self.serving.activator, self.serving.statuses)
+        await self._serve("local-gateway", local_gateway, sockets.pop("local-gateway"))
 
         backend = LocalBackend(
-            self.supervisor,
+            self.serving,
             url_template=f"http://{{agent}}.{{namespace}}.{opts.domain}:{opts.port}",
             eventing_admin_url=urls["eventing"],
         )
         registry_settings = RegistrySettings(
             data_dir=self.data_dir,
-            deploy_backend="local",
             domain=opts.domain,
             public_url=urls["registry"],
             broker_ingress_url=urls["eventing"] + "/{namespace}/{broker}",
@@ -111,29 +113,30 @@ class Platform:
             mode="proxy", port=opts.port, domain=opts.domain,
             registry_url=urls["registry"], registry_key=self.admin_key,
         )
-        gateway_app = build_proxy_app(gateway_settings, resolver=self.supervisor)
+        gateway_app = build_proxy_app(gateway_settings, resolver=self.serving.activator)
         await self._serve(
             "gateway", gateway_app, sockets.pop("gateway"), **gateway_settings.uvicorn_options()
         )
 
         # Processes and the embedded broker's data died with the last `par up`: apply the stored
         # state again; the registry then follows each agent's live status for as long as it runs.
-        await self.registry_state.deployer.resync()
+        await self.registry_state.reconciler.resync()
         self.info = PlatformInfo(
             gateway_url=urls["gateway"], registry_url=urls["registry"], eventing_url=urls["eventing"],
-            activator_url=urls["activator"], domain=opts.domain, pid=os.getpid(),
+            local_gateway_url=urls["local-gateway"], domain=opts.domain, pid=os.getpid(),
         )
         write_platform(self.data_dir, self.info)
         return self.info
 
-    async def _eventing_app(self, activator_url: str) -> Any:
+    async def _eventing_app(self, local_gateway_url: str) -> Any:
         """Ingress + dispatcher on `KAFKA_BOOTSTRAP_SERVERS`, else on an embedded broker that
-        lives as long as the platform. Triggers name agents; deliveries go to the activator."""
+        lives as long as the platform. Triggers name agents; deliveries go to the local gateway."""
         from eventing.app import create_app
         from eventing.embedded import EmbeddedKafka
         from eventing.settings import EventingSettings
 
-        settings = EventingSettings(PAR_EVENTING_SERVICE_URL_TEMPLATE=activator_url + "/{namespace}/{name}")
+        deliveries = local_gateway_url + "/{namespace}/{name}"
+        settings = EventingSettings(PAR_EVENTING_SERVICE_URL_TEMPLATE=deliveries)
         bootstrap = settings.kafka_bootstrap_servers
         if not bootstrap:
             self._kafka = EmbeddedKafka()
@@ -157,7 +160,7 @@ class Platform:
         for served in reversed(self._served):
             await served.stop()
         self._served.clear()
-        await self.supervisor.close()
+        await self.serving.close()
         if self._kafka is not None:
             await asyncio.to_thread(self._kafka.stop)
             self._kafka = None
@@ -173,7 +176,7 @@ async def run(options: UpOptions, on_ready: Callable[[Platform], Any]) -> None:
 
     def on_signal() -> None:
         if stop.is_set():
-            platform.supervisor.kill_all_now()
+            platform.serving.kill_all_now()
             os._exit(130)
         stop.set()
 

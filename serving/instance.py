@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import enum
 import os
 import signal
 import socket
@@ -22,18 +21,13 @@ from typing import BinaryIO
 
 import httpx
 
+from .types import InstanceState
+
 _PR_SET_PDEATHSIG = 1
 
 
 class StartFailed(RuntimeError):
     """The instance exited or did not become ready in time; the message says why."""
-
-
-class InstanceState(enum.StrEnum):
-    STARTING = "starting"
-    READY = "ready"
-    STOPPING = "stopping"
-    EXITED = "exited"
 
 
 def free_port() -> int:
@@ -74,7 +68,7 @@ def log_tail(path: Path, since: int = 0, max_bytes: int = 1500) -> str:
 
 
 class Instance:
-    """A started (or starting) runtime process; the pool owns its bookkeeping fields.
+    """A started (or starting) runtime process; its `Revision` owns the bookkeeping fields.
 
     `exited` resolves with the exit code (None when unknown) however the process was started:
     directly by the platform (`spawn`) or forked by the runtime template (`template.py`)."""

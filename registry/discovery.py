@@ -27,13 +27,9 @@ class PlatformInfo:
     gateway_url: str
     registry_url: str
     eventing_url: str
-    activator_url: str
+    local_gateway_url: str  # serving's keyless loopback way in (event deliveries, /status)
     domain: str
     pid: int
-
-    def agent_host(self, agent: str, namespace: str = "default") -> str:
-        """The Host header the gateway routes by (Knative's `{agent}.{namespace}.{domain}`)."""
-        return f"{agent}.{namespace}.{self.domain}"
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@
 
 import typer
 
+from cli.invoke import invoke
+from cli.up.command import up
 from eventing.cli import app as eventing_app
 from gateway.cli import app as gateway_app
 from registry.commands import register as register_registry_commands
-from registry.up.cli import up
-from registry.up.invoke import invoke
 from runtime.cli import app as runtime_app
 
 app = typer.Typer(help="PAR: run AI agent packages serverlessly.", no_args_is_help=True)

@@ -1,5 +1,6 @@
-"""The registry's deploy backend for one machine: `DeploymentSpec` -> prepared revisions run by
-the `Supervisor`, triggers -> the local eventing admin API.
+"""The registry's deploy backend for one machine: a thin adapter over `serving` (the local
+Knative Serving). `DeploymentSpec` -> prepared revisions applied to the serving `Controller`;
+its typed `ServiceStatus` -> Knative-style conditions; triggers -> the local eventing admin API.
 
 `deploy` returns at once (phase `deploying` while packages are prepared, with the preparation's
 output as the status message); the revision becomes `ready` as soon as it can serve, which for
@@ -13,8 +14,8 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
+from gateway.hosts import DEFAULT_DOMAIN
 from registry.backends.base import (
     Condition,
     DeployBackend,
@@ -24,11 +25,8 @@ from registry.backends.base import (
     TriggerSpec,
     VersionTarget,
 )
-
-from .prepare import prepare
-from .spec import RevisionSpec
-from .supervisor import Supervisor
-from .triggers import EventingAdmin
+from registry.backends.eventing_admin import EventingAdmin
+from serving import Controller, RevisionSpec, ServiceStatus, prepare
 
 COALESCE_SECONDS = 0.2  # after ready, one status for a burst of instance changes
 
@@ -46,21 +44,19 @@ class LocalBackend(DeployBackend):
 
     def __init__(
         self,
-        supervisor: Supervisor,
+        serving: Controller,
         *,
-        url_template: str = "http://{agent}.{namespace}.127.0.0.1.sslip.io:8080",
+        url_template: str = "http://{agent}.{namespace}." + DEFAULT_DOMAIN + ":8080",
         eventing_admin_url: str | None = None,
-        owns_supervisor: bool = False,
     ) -> None:
-        self.supervisor = supervisor
-        self._owns_supervisor = owns_supervisor
+        self.serving = serving
         self._url_template = url_template
-        self._prepared_root = supervisor.settings.data_dir / "prepared"
+        self._prepared_root = serving.settings.data_dir / "prepared"
         self._eventing = EventingAdmin(eventing_admin_url) if eventing_admin_url else None
         self._rollouts: dict[tuple[str, str], _Rollout] = {}
 
     async def deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
-        await self.supervisor.start()
+        await self.serving.start()
         key = (spec.namespace, spec.agent)
         current = self._rollouts.get(key)
         if current is not None and current.spec == spec and current.error is None:
@@ -77,7 +73,7 @@ class LocalBackend(DeployBackend):
         spec = rollout.spec
         try:
             revisions = [await self._revision(spec, target) for target in spec.versions]
-            await self.supervisor.apply(
+            await self.serving.apply(
                 spec.namespace, spec.agent, revisions, {v.version: v.percent for v in spec.versions}
             )
             rollout.message = None
@@ -87,14 +83,14 @@ class LocalBackend(DeployBackend):
             rollout.error = str(exc)
         finally:
             rollout.task = None
-            self.supervisor.notify()
+            self.serving.notify()
 
     async def _revision(self, spec: DeploymentSpec, target: VersionTarget) -> RevisionSpec:
         def progress(line: str) -> None:
             rollout = self._rollouts.get((spec.namespace, spec.agent))
             if rollout is not None:
                 rollout.message = f"{target.version}: {line}"
-                self.supervisor.notify()
+                self.serving.notify()
 
         source = target.artifact_path or target.artifact_url
         package_dir = await prepare(self._prepared_root, target.sha256, source, progress)
@@ -119,7 +115,7 @@ class LocalBackend(DeployBackend):
         rollout = self._rollouts.pop((namespace, agent), None)
         if rollout is not None and rollout.task is not None:
             rollout.task.cancel()
-        await self.supervisor.remove(namespace, agent)
+        await self.serving.remove(namespace, agent)
 
     async def status(self, namespace: str, agent: str) -> DeploymentStatus:
         rollout = self._rollouts.get((namespace, agent))
@@ -132,7 +128,7 @@ class LocalBackend(DeployBackend):
                 conditions=(Condition(type="Ready", status="False", reason="PrepareFailed",
                                       message=rollout.error),),
             )
-        observed = self.supervisor.status(namespace, agent)
+        observed = self.serving.status(namespace, agent)
         if rollout.task is not None or observed is None:
             return DeploymentStatus(
                 phase=Phase.deploying, message=rollout.message, generation=generation,
@@ -141,23 +137,23 @@ class LocalBackend(DeployBackend):
             )
         return self._observed(observed, generation)
 
-    def _observed(self, observed: dict[str, Any], generation: int) -> DeploymentStatus:
-        """Map the supervisor's view onto Knative conditions: `Ready`, and `Active` (False with
+    def _observed(self, observed: ServiceStatus, generation: int) -> DeploymentStatus:
+        """Map serving's view onto Knative conditions: `Ready`, and `Active` (False with
         reason NoTraffic when scaled to zero, as a Knative revision reports it)."""
-        ready = observed["ready"]
+        ready = observed.ready
         summary = _summary(observed)
-        url = self._url_template.format(agent=observed["name"], namespace=observed["namespace"])
+        url = self._url_template.format(agent=observed.name, namespace=observed.namespace)
         conditions = (
             Condition(type="Ready", status="True" if ready else "False",
-                      reason=None if ready else "InstanceFailing", message=observed["reason"]),
-            Condition(type="Active", status="True" if observed["instances"] else "False",
-                      reason="Running" if observed["instances"] else "NoTraffic", message=summary),
+                      reason=None if ready else "InstanceFailing", message=observed.reason),
+            Condition(type="Active", status="True" if observed.instances else "False",
+                      reason="Running" if observed.instances else "NoTraffic", message=summary),
         )
         return DeploymentStatus(
             phase=Phase.ready if ready else Phase.failed,
             url=url,
             conditions=conditions,
-            message=summary if ready else f"{observed['reason']} ({summary})",
+            message=summary if ready else f"{observed.reason} ({summary})",
             generation=generation,
         )
 
@@ -176,7 +172,7 @@ class LocalBackend(DeployBackend):
         until absent; once settled, a burst of changes is coalesced into one status."""
         last: DeploymentStatus | None = None
         while True:
-            seen = self.supervisor.generation
+            seen = self.serving.generation
             current = await self.status(namespace, agent)
             if current != last:
                 yield current
@@ -184,7 +180,7 @@ class LocalBackend(DeployBackend):
             if deadline is None:
                 if current.phase == Phase.absent:
                     return
-                await self.supervisor.wait_changed(seen)
+                await self.serving.wait_changed(seen)
                 if current.terminal:
                     await asyncio.sleep(COALESCE_SECONDS)
                 continue
@@ -193,7 +189,7 @@ class LocalBackend(DeployBackend):
                 return
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
-                    await self.supervisor.wait_changed(seen)
+                    await self.serving.wait_changed(seen)
 
     async def apply_trigger(self, spec: TriggerSpec) -> None:
         if self._eventing is not None:
@@ -209,20 +205,17 @@ class LocalBackend(DeployBackend):
                 rollout.task.cancel()
         if self._eventing is not None:
             await self._eventing.aclose()
-        if self._owns_supervisor:
-            await self.supervisor.close()
 
 
-def _summary(observed: dict[str, Any]) -> str:
+def _summary(observed: ServiceStatus) -> str:
     """One line for `par agents get`: instances per version, restarts, the last error."""
     parts = []
-    for rev in observed["revisions"]:
+    for rev in observed.revisions:
         states: dict[str, int] = {}
-        for inst in rev["instances"]:
-            states[inst["state"]] = states.get(inst["state"], 0) + 1
+        for inst in rev.instances:
+            states[inst.state] = states.get(inst.state, 0) + 1
         shown = ", ".join(f"{n} {s}" for s, n in states.items()) or "scaled to zero"
-        extra = f", {rev['restarts']} restarts" if rev["restarts"] else ""
-        error = f", last error: {rev['last_error']}" if rev["last_error"] and not rev["healthy"] else ""
-        parts.append(f"{rev['version']}: {shown}{extra}{error}")
+        extra = f", {rev.restarts} restarts" if rev.restarts else ""
+        error = f", last error: {rev.last_error}" if rev.last_error and not rev.healthy else ""
+        parts.append(f"{rev.version}: {shown}{extra}{error}")
     return "; ".join(parts)
-

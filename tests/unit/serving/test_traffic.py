@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from registry.backends.local.traffic import TrafficError, pick_version, validate_split
+from serving.traffic import TrafficError, pick_version, validate_split
 
 
 @pytest.mark.parametrize(

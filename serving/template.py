@@ -1,6 +1,6 @@
 """The platform's side of the runtime template (`forkserver.py`): start it, ask it for
 instances, learn when they exit. When the template is not (yet) ready or has died, the
-supervisor starts instances directly with `python -m runtime` instead."""
+launcher starts instances directly with `python -m runtime` instead."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from .instance import Instance, die_with, free_port, open_log
 
-log = logging.getLogger("par.local.template")
+log = logging.getLogger("par.serving.template")
 
 
 class TemplateUnavailable(RuntimeError):
@@ -38,7 +38,7 @@ class RuntimeTemplate:
         """Start the template and wait until it has imported the runtime."""
         with open_log(self._log_path) as errors:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "registry.backends.local.forkserver",
+                sys.executable, "-m", "serving.forkserver",
                 env=self._env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=errors, start_new_session=True, preexec_fn=die_with(os.getpid()),
             )

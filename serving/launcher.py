@@ -1,0 +1,97 @@
+"""How an instance process comes to be: forked from the warm runtime template when it runs,
+else started as `python -m runtime` (while the template starts, after it died, or with
+`PAR_PREFORK=false`). Each instance gets Knative's variables and the deployment's env."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .instance import Instance
+from .settings import ServingSettings
+from .template import RuntimeTemplate, TemplateUnavailable
+from .types import RevisionSpec
+
+RUNTIME_COMMAND: tuple[str, ...] = (sys.executable, "-m", "runtime")
+TEMPLATE_RETRY_SECONDS = 30.0
+log = logging.getLogger("par.serving.launcher")
+
+
+class Launcher:
+    def __init__(self, settings: ServingSettings, command: Sequence[str] = RUNTIME_COMMAND) -> None:
+        self._logs = settings.data_dir / "logs"
+        self._command = tuple(command)
+        self._prefork = settings.prefork and self._command == RUNTIME_COMMAND
+        self._template: RuntimeTemplate | None = None
+        self._template_start: asyncio.Task[None] | None = None
+        self._template_started = float("-inf")
+
+    def start(self) -> None:
+        """Start the runtime template in the background (idempotent)."""
+        if self._prefork and self._template is None:
+            self._renew_template()
+
+    async def launch(self, spec: RevisionSpec) -> Instance:
+        log_path = self._logs / f"{spec.namespace}.{spec.agent}.{spec.version}.log"
+        env = instance_env(spec)
+        template = self._template
+        if template is not None and template.ready:
+            with contextlib.suppress(TemplateUnavailable):
+                return await template.fork(env, log_path)
+        if template is not None and self._template_start is not None and self._template_start.done():
+            self._renew_template()  # it died or never started: try again, at most every 30 s
+        return await Instance.spawn(self._command, env, log_path)
+
+    def _renew_template(self) -> None:
+        now = time.monotonic()
+        if now - self._template_started < TEMPLATE_RETRY_SECONDS:
+            return
+        self._template_started = now
+        if self._template is not None:
+            self._template.kill_now()
+        self._template = RuntimeTemplate(base_env(), self._logs / "runtime-template.log")
+        self._template_start = asyncio.create_task(self._start_template(self._template))
+
+    @staticmethod
+    async def _start_template(template: RuntimeTemplate) -> None:
+        try:
+            await template.start()
+        except Exception:  # instances are then started directly, only slower
+            log.exception("runtime template failed to start")
+            await template.close()
+
+    async def close(self) -> None:
+        if self._template_start is not None:
+            self._template_start.cancel()
+        if self._template is not None:
+            await self._template.close()
+
+    def kill_now(self) -> None:
+        if self._template is not None:
+            self._template.kill_now()
+
+
+def base_env() -> dict[str, str]:
+    """The platform's environment minus its own `PAR_*` settings (agents must not see them)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PAR_")}
+
+
+def instance_env(spec: RevisionSpec) -> dict[str, str]:
+    """The base environment plus Knative's variables, then the deployment's own env (which
+    wins, as in the design's precedence)."""
+    env = base_env()
+    env.update(
+        AGENT_PACKAGE_PATH=str(Path(spec.package_dir)),
+        PAR_RUNTIME_HOST="127.0.0.1",  # loopback only: the gateway is the way in
+        K_SERVICE=spec.agent,
+        K_CONFIGURATION=spec.agent,
+        K_REVISION=f"{spec.agent}-{spec.version}",
+    )
+    env.update(spec.env)
+    return env
