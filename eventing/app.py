@@ -13,9 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from eventing import admin
-from eventing.control import Eventing
+from eventing.control import Eventing, NotReady
 from eventing.ingress import ingress
-from eventing.kafka import Kafka
+from eventing.kafka import Kafka, client_options
 from eventing.objects import load_documents
 from eventing.settings import EventingSettings
 
@@ -41,14 +41,18 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        kafka = Kafka(bootstrap, settings.produce_timeout)
+        kafka = Kafka(bootstrap, settings.produce_timeout, client_options(settings))
         await kafka.start()
         eventing = Eventing(settings, kafka, dispatcher=dispatcher_enabled)
         app.state.eventing = eventing
         try:
             for obj in objects or []:
                 await eventing.apply(obj)
-            await eventing.wait_ready(ready_timeout)
+            try:
+                await eventing.wait_ready(ready_timeout)
+            except NotReady as exc:
+                log.error("eventing cannot start", extra={"error": str(exc)})
+                raise
             gc.freeze()  # start-up objects (schemas, imports) leave the collector's work: shorter pauses
             log.info("eventing ready", extra={"kafka": bootstrap, "brokers": len(eventing.brokers),
                                               "triggers": len(eventing.triggers), "ingress": ingress_enabled,
@@ -67,8 +71,10 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        ready = request.app.state.eventing.ready()
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        eventing = request.app.state.eventing
+        ready, failures = eventing.ready(), eventing.failures()
+        body = {"ready": ready, **({"failures": failures} if failures else {})}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -22,6 +22,10 @@ Key = tuple[str, str]
 KINDS = {"brokers": "Broker", "triggers": "Trigger"}
 
 
+class NotReady(RuntimeError):
+    """A Trigger's consumer could not start; the message has the broker's reason."""
+
+
 class Eventing:
     def __init__(self, settings: EventingSettings, kafka: Kafka, *, dispatcher: bool = True) -> None:
         self.settings = settings
@@ -158,8 +162,16 @@ class Eventing:
     def ready(self) -> bool:
         return all(c.ready.is_set() for c in self.consumers.values())
 
+    def failures(self) -> dict[str, str]:
+        """Triggers whose consumer could not start ("namespace/name" -> the broker's reason)."""
+        return {f"{ns}/{name}": c.failure for (ns, name), c in self.consumers.items() if c.failure}
+
     async def wait_ready(self, seconds: float) -> None:
-        await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in self.consumers.values())), seconds)
+        """Until every consumer joined, or `NotReady` as soon as one cannot start."""
+        await asyncio.wait_for(asyncio.gather(*(c.settled.wait() for c in self.consumers.values())), seconds)
+        failures = self.failures()
+        if failures:
+            raise NotReady("; ".join(f"trigger {key}: {why}" for key, why in sorted(failures.items())))
 
     def ingress_url(self) -> str:
         return (self.settings.ingress_url or f"http://127.0.0.1:{self.settings.port}").rstrip("/")
@@ -175,6 +187,8 @@ class Eventing:
             condition = _condition(False, "BrokerDoesNotExist")
         elif not self.dispatcher:
             condition = _condition(False, "DispatcherNotRunningHere")
+        elif consumer is not None and consumer.failure:
+            condition = _condition(False, "ConsumerFailed", consumer.failure)
         elif consumer is None or not consumer.ready.is_set():
             condition = _condition(False, "ConsumerGroupJoining")
         else:
@@ -194,8 +208,10 @@ class Eventing:
         return [v for (ns, name) in sorted(items) if ns == namespace and (v := self.view(plural, ns, name))]
 
 
-def _condition(ok: bool, reason: str) -> dict[str, str]:
+def _condition(ok: bool, reason: str, message: str = "") -> dict[str, str]:
     out = {"type": "Ready", "status": "True" if ok else "False"}
     if reason:
         out["reason"] = reason
+    if message:
+        out["message"] = message
     return out

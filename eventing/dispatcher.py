@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import InvalidSessionTimeoutError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from eventing import metrics, wire
 from eventing.delivery import Outcome, deliver
-from eventing.kafka import Kafka
+from eventing.kafka import Kafka, kafka_reason
 from eventing.objects import Broker, Trigger, topic_name
 from eventing.offsets import OffsetTracker
 from eventing.settings import EventingSettings
@@ -59,6 +60,8 @@ class TriggerConsumer:
         self.settings = settings
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self.ready = asyncio.Event()
+        self.failure: str | None = None  # why the consumer could not start: the broker's reason
+        self.settled = asyncio.Event()  # ready, or failed
         self.assigned = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: dict[TopicPartition, asyncio.Task[None]] = {}
@@ -85,7 +88,7 @@ class TriggerConsumer:
         session = self.settings.session_timeout_ms
         self._started = time.monotonic()
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap,
+            **self.kafka.options,
             group_id=self.trigger.group,
             enable_auto_commit=False,
             auto_offset_reset=self.trigger.initial_offset,
@@ -96,9 +99,14 @@ class TriggerConsumer:
         )
         self._consumer = consumer
         consumer.subscribe([self.topic], listener=_Revocations(self))
-        await consumer.start()
         try:
+            await consumer.start()
             await self._wait_assigned(consumer)
+        except KafkaError as exc:
+            self._fail(exc)
+            await consumer.stop()
+            return
+        try:
             while True:
                 batch = await consumer.getmany(timeout_ms=int(self.settings.commit_interval * 1000))
                 for tp, records in batch.items():
@@ -123,11 +131,21 @@ class TriggerConsumer:
         if anchors:
             await consumer.commit(anchors)
         self.ready.set()
+        self.settled.set()
         log.info(
             "trigger ready",
             extra={"group": self.trigger.group, "topic": self.topic, "partitions": len(assigned),
                    "join_s": round(time.monotonic() - self._started, 2)},
         )
+
+    def _fail(self, exc: KafkaError) -> None:
+        """The group could not be joined (e.g. a session timeout the broker refuses): fail readiness now."""
+        self.failure = kafka_reason(exc)
+        if isinstance(exc, InvalidSessionTimeoutError):
+            self.failure += f" (PAR_EVENTING_SESSION_TIMEOUT_MS={self.settings.session_timeout_ms})"
+        log.error("trigger consumer could not start",
+                  extra={"group": self.trigger.group, "error": self.failure})
+        self.settled.set()
 
     def _spawn(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         self.tracker.start(tp, record.offset)

@@ -46,7 +46,8 @@ def _listening(port: int) -> bool:
         return False
 
 
-async def _answers(bootstrap: str) -> bool:
+async def metadata_answers(bootstrap: str) -> bool:
+    """Whether a Kafka-compatible broker at `bootstrap` answers a metadata request (one try, 2 s)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
@@ -104,7 +105,7 @@ class EmbeddedKafka:
             preexec_fn=_die_with_parent,
         )
         try:
-            while not (_listening(self.port) and await _answers(self.bootstrap)):
+            while not (_listening(self.port) and await metadata_answers(self.bootstrap)):
                 if self.process.poll() is not None:
                     self._stderr.seek(0)
                     err = self._stderr.read().decode(errors="replace")[-500:]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from cloudevents.core.bindings.kafka import KafkaMessage
+
+from eventing.settings import EventingSettings
 
 log = logging.getLogger("eventing.kafka")
 
@@ -17,19 +22,62 @@ class KafkaUnavailable(RuntimeError):
     """Kafka did not store the record in the bounded time (the ingress answers 503)."""
 
 
+def kafka_reason(exc: BaseException) -> str:
+    """An aiokafka error as one line; for a broker error code, the protocol's description of it."""
+    name = type(exc).__name__
+    text = getattr(exc, "description", "") if getattr(exc, "errno", None) is not None else ""
+    text = text or str(exc)
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
+class KafkaSettingsError(ValueError):
+    """A Kafka connection setting is unusable; the message names the variable."""
+
+
+def client_options(settings: EventingSettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for TLS and SASL, shared by the producer, consumers and admin client."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        files = {"KAFKA_SSL_CA_FILE": settings.kafka_ssl_ca_file,
+                 "KAFKA_SSL_CERT_FILE": settings.kafka_ssl_cert_file,
+                 "KAFKA_SSL_KEY_FILE": settings.kafka_ssl_key_file}
+        for variable, path in files.items():
+            if path is not None and not path.is_file():
+                raise KafkaSettingsError(f"{variable}: no such file {path}")
+        if (settings.kafka_ssl_cert_file is None) != (settings.kafka_ssl_key_file is None):
+            raise KafkaSettingsError("KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE: set both or neither")
+        try:
+            options["ssl_context"] = create_ssl_context(
+                cafile=str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else None,
+                certfile=str(settings.kafka_ssl_cert_file) if settings.kafka_ssl_cert_file else None,
+                keyfile=str(settings.kafka_ssl_key_file) if settings.kafka_ssl_key_file else None,
+            )
+        except ssl.SSLError as exc:
+            raise KafkaSettingsError(f"KAFKA_SSL_CA_FILE/CERT_FILE/KEY_FILE: not usable PEM: {exc}") from None
+    if protocol.startswith("SASL_"):
+        if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+            raise KafkaSettingsError(f"KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD: required with {protocol}")
+        options |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
+                    "sasl_plain_username": settings.kafka_sasl_username,
+                    "sasl_plain_password": settings.kafka_sasl_password.get_secret_value()}
+    return options
+
+
 class Kafka:
-    def __init__(self, bootstrap: str, produce_timeout: float) -> None:
+    def __init__(self, bootstrap: str, produce_timeout: float, options: dict[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
         self.produce_timeout = produce_timeout
+        self.options = {"bootstrap_servers": bootstrap, **(options or {})}  # every client connects alike
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **self.options,
             acks="all",
             linger_ms=1,
             request_timeout_ms=max(1000, int(produce_timeout * 1000)),
             # Records that already failed their client must not trickle in much later.
             retry_backoff_ms=100,
         )
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self.admin = AIOKafkaAdminClient(**self.options)
 
     async def start(self) -> None:
         try:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from eventing.kafka import KafkaSettingsError, client_options
 from runtime.jsonlog import configure
 
 log = logging.getLogger("eventing.server")
@@ -38,6 +41,13 @@ def check_config(path: Path, crds_dir: Path) -> list[dict]:
     return objects
 
 
+def settings_error(exc: ValidationError | KafkaSettingsError) -> str:
+    """One line naming the variable, never a traceback."""
+    if isinstance(exc, KafkaSettingsError):
+        return str(exc)
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
 def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatcher: bool) -> int:
     import uvicorn
 
@@ -46,7 +56,14 @@ def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatc
     from eventing.settings import EventingSettings
 
     configure("eventing")
-    settings = EventingSettings()
+    try:
+        settings = EventingSettings()
+        client_options(settings)
+    except (ValidationError, KafkaSettingsError) as exc:
+        message = settings_error(exc)
+        log.error("invalid setting", extra={"error": message})
+        print(f"error: {message}")
+        return 2
     if port is not None:
         settings.port = port
     path = config or settings.config
@@ -59,6 +76,10 @@ def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatc
     embedded = None
     bootstrap = settings.kafka_bootstrap_servers
     if not bootstrap:
+        if settings.kafka_security_protocol != "PLAINTEXT":
+            print("error: KAFKA_SECURITY_PROTOCOL: needs KAFKA_BOOTSTRAP_SERVERS (the embedded broker is "
+                  "plaintext only)")
+            return 2
         embedded = EmbeddedKafka()
         bootstrap = embedded.start()
     try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Knative's own Broker/Trigger CRDs ship with the package, so an installed `par` validates as a checkout does.
@@ -18,6 +19,16 @@ class EventingSettings(BaseSettings):
 
     # Kafka: unset means "start the embedded Tansu broker".
     kafka_bootstrap_servers: str | None = Field(default=None, alias="KAFKA_BOOTSTRAP_SERVERS")
+    # A managed Kafka: TLS and SASL for every client (producer, consumers, admin); see README.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_ssl_ca_file: Path | None = Field(default=None, alias="KAFKA_SSL_CA_FILE")  # else the system CAs
+    kafka_ssl_cert_file: Path | None = Field(default=None, alias="KAFKA_SSL_CERT_FILE")  # client cert (mTLS)
+    kafka_ssl_key_file: Path | None = Field(default=None, alias="KAFKA_SSL_KEY_FILE")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(default=None, alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(default=None, alias="KAFKA_SASL_PASSWORD")
     port: int = Field(default=8080, alias="PORT")
     config: Path | None = Field(default=None, alias="PAR_EVENTING_CONFIG")
     service_url_template: str = Field(
@@ -33,7 +44,8 @@ class EventingSettings(BaseSettings):
     # Dispatcher.
     max_in_flight: int = Field(default=64, alias="PAR_EVENTING_MAX_IN_FLIGHT")
     delivery_timeout: float = Field(default=600.0, alias="PAR_EVENTING_DELIVERY_TIMEOUT")
-    session_timeout_ms: int = Field(default=3000, alias="PAR_EVENTING_SESSION_TIMEOUT_MS")
+    # Within a stock Kafka's group.min/max.session.timeout.ms (6000..1800000); the Java client's old default.
+    session_timeout_ms: int = Field(default=10000, alias="PAR_EVENTING_SESSION_TIMEOUT_MS")
     commit_interval: float = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
     # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")

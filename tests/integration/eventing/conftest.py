@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ from starlette.routing import Route
 
 from eventing.app import create_app
 from eventing.settings import EventingSettings
+from tests.support.kafka import KINDS
 from tests.support.net import free_port, wait_http
 
 API = "/apis/eventing.knative.dev/v1/namespaces"
@@ -161,16 +164,22 @@ class Eventing:
         return self.client.post(path, content=data, headers=ce_headers(event_id, **headers))
 
 
+# Short sessions make a dead consumer's partitions move quickly; Kafka refuses less than its
+# group.min.session.timeout.ms (6000 by default), Tansu takes anything.
+SESSION_TIMEOUT_MS = {"tansu": 1500, "kafka": 6000}
+
+
 @pytest.fixture
-def eventing(kafka_bootstrap: str) -> Iterator[Callable[..., Eventing]]:
-    """Factory: an eventing server (ingress + dispatcher by default) on the session's Kafka."""
+def eventing_on() -> Iterator[Callable[..., Eventing]]:
+    """Factory: an eventing server (ingress + dispatcher by default) on the Kafka at `bootstrap`."""
     started: list[Eventing] = []
 
-    def make(objects: list[dict[str, Any]] | None = None, *, ingress: bool = True, dispatcher: bool = True,
-             bootstrap: str | None = None, **env: Any) -> Eventing:
+    def make(bootstrap: str, kind: str, objects: list[dict[str, Any]] | None = None, *, ingress: bool = True,
+             dispatcher: bool = True, **env: Any) -> Eventing:
         port = free_port()
-        settings = EventingSettings(PORT=port, PAR_EVENTING_SESSION_TIMEOUT_MS=1500, **env)
-        app = create_app(settings, bootstrap or kafka_bootstrap, objects=objects, ingress_enabled=ingress,
+        env.setdefault("PAR_EVENTING_SESSION_TIMEOUT_MS", SESSION_TIMEOUT_MS[kind])
+        settings = EventingSettings(PORT=port, **env)
+        app = create_app(settings, bootstrap, objects=objects, ingress_enabled=ingress,
                          dispatcher_enabled=dispatcher)
         server = ThreadServer(app, port).start()
         wait_http(server.url + "/readyz")
@@ -182,3 +191,20 @@ def eventing(kafka_bootstrap: str) -> Iterator[Callable[..., Eventing]]:
     for running in started:
         running.client.close()
         running.server.stop()
+
+
+@pytest.fixture
+def eventing(
+    eventing_on: Callable[..., Eventing], kafka_bootstrap: str, kafka_kind: str
+) -> Callable[..., Eventing]:
+    """Factory: an eventing server on the session's Kafka (each test runs on Tansu and on Kafka)."""
+    return functools.partial(eventing_on, kafka_bootstrap, kafka_kind)
+
+
+@pytest.fixture(params=KINDS)
+def own_kafka(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """(kind, broker): a private broker of each kind, for tests that freeze, stop or restart it."""
+    if request.param == "kafka":
+        yield "kafka", request.getfixturevalue("real_kafka")
+    else:
+        yield "tansu", request.getfixturevalue("embedded_kafka")

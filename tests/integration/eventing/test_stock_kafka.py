@@ -1,0 +1,60 @@
+"""What a stock Apache Kafka asks of the eventing component: its limits, its refusals, its outages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eventing.settings import EventingSettings
+from tests.integration.eventing.conftest import API, broker, trigger
+
+pytestmark = pytest.mark.integration
+PAR = str(Path(sys.executable).parent / "par")
+
+
+def test_default_session_timeout_joins_on_both_brokers(eventing, subscriber):
+    sub = subscriber()
+    default = EventingSettings.model_fields["session_timeout_ms"].default
+    ev = eventing([broker("defaults"), trigger("defaults-t", "defaults", sub.url)],
+                  PAR_EVENTING_SESSION_TIMEOUT_MS=default)
+    assert ev.post("defaults", "d-1").status_code == 202
+    assert sub.recorder.wait_for(1)[0].id == "d-1"
+
+
+def test_refused_consumer_fails_at_once_with_the_brokers_reason(kafka_server, tmp_path):
+    config = tmp_path / "objects.yaml"
+    config.write_text(yaml.safe_dump_all([broker("refused"), trigger("refused-t", "refused", "http://127.0.0.1:9/")]))
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_server.bootstrap,
+           "PAR_EVENTING_SESSION_TIMEOUT_MS": "3000"}  # below Kafka's group.min.session.timeout.ms
+    started = time.monotonic()
+    result = subprocess.run([PAR, "eventing", "serve", "--config", str(config), "--port", "0"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and took < 20, (result.returncode, took, output[-2000:])
+    assert "InvalidSessionTimeoutError" in output and "PAR_EVENTING_SESSION_TIMEOUT_MS=3000" in output
+    assert "trigger default/refused-t" in output
+    assert "Unclosed" not in output, output[-2000:]
+
+
+def test_refused_trigger_added_live_shows_the_reason(eventing_on, kafka_server):
+    ev = eventing_on(kafka_server.bootstrap, "kafka", [broker("live-refused")],
+                     PAR_EVENTING_SESSION_TIMEOUT_MS=3000)
+    spec = trigger("live-refused-t", "live-refused", "http://127.0.0.1:9/")
+    assert ev.client.put(f"{API}/default/triggers/live-refused-t", json=spec).status_code == 201
+    deadline = time.monotonic() + 10
+    url = f"{API}/default/triggers/live-refused-t"
+    while (status := ev.client.get(url).json()["status"]["conditions"][0]).get("reason") != "ConsumerFailed":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    condition = status
+    assert condition["status"] == "False" and "InvalidSessionTimeoutError" in condition["message"]
+    ready = ev.client.get("/readyz")
+    assert ready.status_code == 503
+    assert "InvalidSessionTimeoutError" in ready.json()["failures"]["default/live-refused-t"]
