@@ -22,3 +22,4 @@ fi
 # PAR's own modules too (an editable install is not compiled by uv); up-to-date files are skipped.
 .venv/bin/python -m compileall -q runtime gateway eventing serving registry cli >/dev/null
 bash scripts/pixell-tools.sh
+bash scripts/kube-apiserver.sh
