@@ -13,6 +13,7 @@ import yaml
 
 from eventing.settings import EventingSettings
 from tests.integration.eventing.conftest import API, broker, trigger
+from tests.support.kafka import SASL_PASSWORD, SASL_USER
 
 pytestmark = pytest.mark.integration
 PAR = str(Path(sys.executable).parent / "par")
@@ -58,3 +59,37 @@ def test_refused_trigger_added_live_shows_the_reason(eventing_on, kafka_server):
     ready = ev.client.get("/readyz")
     assert ready.status_code == 503
     assert "InvalidSessionTimeoutError" in ready.json()["failures"]["default/live-refused-t"]
+
+
+@pytest.mark.parametrize("access", ["SSL", "SASL_SSL PLAIN", "SASL_SSL SCRAM-SHA-512"])
+def test_managed_kafka_over_tls_and_sasl(eventing_on, subscriber, kafka_server, access):
+    """TLS on loopback with a self-signed CA: mutual TLS on Kafka's SSL listener, or SASL over TLS."""
+    tls = kafka_server.tls
+    protocol, _, mechanism = access.partition(" ")
+    env = {"KAFKA_SECURITY_PROTOCOL": protocol, "KAFKA_SSL_CA_FILE": str(tls.ca)}
+    if protocol == "SSL":
+        port = kafka_server.ssl_port
+        env |= {"KAFKA_SSL_CERT_FILE": str(tls.client_cert), "KAFKA_SSL_KEY_FILE": str(tls.client_key)}
+    else:
+        port = kafka_server.sasl_port
+        env |= {"KAFKA_SASL_MECHANISM": mechanism, "KAFKA_SASL_USERNAME": SASL_USER,
+                "KAFKA_SASL_PASSWORD": SASL_PASSWORD}
+    sub = subscriber()
+    name = "secure-" + access.replace(" ", "-").replace("_", "-").lower()
+    ev = eventing_on(f"127.0.0.1:{port}", "kafka", [broker(name), trigger(f"{name}-t", name, sub.url)], **env)
+    assert ev.post(name, "s-1").status_code == 202
+    assert sub.recorder.wait_for(1)[0].id == "s-1"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+     ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_FILE": "/nonexistent/ca.pem"}, "KAFKA_SSL_CA_FILE"),
+     ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "u"}, "KAFKA_SASL_PASSWORD"),
+     ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "MD5"}, "KAFKA_SASL_MECHANISM")],
+)
+def test_bad_kafka_setting_is_one_line_naming_the_variable(env, variable):
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", **env}
+    result = subprocess.run([PAR, "eventing", "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert variable in result.stdout and "Traceback" not in result.stdout + result.stderr
