@@ -92,6 +92,7 @@ def test_istio_policy_names_the_declared_provider_and_passes_identity_headers() 
     assert {"x-par-tenant", "x-par-key-id"} <= set(http["headersToUpstreamOnAllow"])
     assert {"www-authenticate", "retry-after"} <= set(http["headersToDownstreamOnDeny"])
     assert http["failOpen"] is False
+    assert http["statusOnError"] == "503"  # else a failed check (or the gateway's 503) is a bare 403
 
 
 @pytest.mark.parametrize("overlay", ["base", "kourier", "istio"])
