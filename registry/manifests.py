@@ -2,6 +2,12 @@
 Triggers, and the namespace's Broker of class Kafka. Plain dicts, ready for server-side apply or
 `kubectl apply -f -` (see `to_yaml`).
 
+A Service is complete where Knative's defaulting would add to it (the readiness probe's
+`successThreshold`/`timeoutSeconds`, the port's `protocol`, `enableServiceLinks`, ...): `containers`
+is an atomic list under server-side apply, so a field Knative defaulted and PAR left out would be
+removed by the next apply, and the webhook refuses a changed template under an unchanged revision
+name. tests/support/knative_defaults.py holds Knative's defaults as facts.
+
 The Service runs the PAR runtime image, which downloads its package from `PACKAGE_URL` and checks
 `PACKAGE_SHA256`. Each version is a named revision `{agent}-{version slug}`; the template carries
 the newest version that takes traffic, earlier ones are addressed by name in `traffic`.
@@ -98,6 +104,7 @@ def service(spec: DeploymentSpec, options: ManifestOptions = ManifestOptions()) 
                 "spec": {
                     "containerConcurrency": scaling.container_concurrency,
                     "timeoutSeconds": scaling.timeout_seconds,
+                    "enableServiceLinks": False,
                     "containers": [_container(env, options)],
                     "volumes": [{"name": "work", "emptyDir": {}}],
                 },
@@ -119,12 +126,14 @@ def _container(env: dict[str, str], options: ManifestOptions) -> Obj:
     return {
         "name": "runtime",
         "image": options.image,
-        "ports": [{"name": "http1", "containerPort": RUNTIME_PORT}],
+        "ports": [{"name": "http1", "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": RUNTIME_PORT},
             "periodSeconds": 1,
             "failureThreshold": 3,
+            "timeoutSeconds": 1,
+            "successThreshold": 1,
         },
         "resources": {
             "requests": {"cpu": options.cpu_request, "memory": options.memory_request},

@@ -6,9 +6,21 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from registry.naming import agent_name_problem
 
 DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
+
+
+def _agent_name(name: str) -> str:
+    problem = agent_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+AgentName = Annotated[str, AfterValidator(_agent_name)]  # a Knative Service name with room for revisions
 GrantPattern = Annotated[str, StringConstraints(pattern=r"^[a-z0-9*?\[\]-]+/[a-z0-9*?\[\]-]+$")]
 
 T = TypeVar("T")
@@ -26,7 +38,7 @@ class Page(BaseModel, Generic[T]):
 
 class AgentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: DnsLabel
+    name: AgentName
     public: bool = False
     rate: float | None = Field(None, gt=0)  # requests/second override for every key on this agent
     burst: int | None = Field(None, ge=1)

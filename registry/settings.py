@@ -50,6 +50,12 @@ class RegistrySettings(BaseSettings):
     runtime_memory_limit: str = "1Gi"
     kafka_broker_config: str = Field("kafka-broker-config", description="ConfigMap of Kafka-class Brokers")
     max_package_bytes: int = Field(200 * 1024 * 1024, description="Largest APKG upload accepted")
+    max_revision_timeout_seconds: int = Field(
+        600, ge=1, description="config-defaults max-revision-timeout-seconds (Knative: 600)"
+    )
+    container_concurrency_max_limit: int = Field(
+        1000, ge=1, description="config-defaults container-concurrency-max-limit (Knative: 1000)"
+    )
     watch_seconds: float = Field(600.0, description="How long a deploy is watched for readiness")
 
     # Client side (the `par` commands that talk to a registry).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
@@ -12,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from registry import feed
 from registry.api.deps import Admin, Session, State
 from registry.api.views import (
-    DNS_LABEL,
     CursorQuery,
     LimitQuery,
     NamespacePath,
@@ -23,6 +21,7 @@ from registry.api.views import (
     version_out,
 )
 from registry.models import Agent, Deployment, Version
+from registry.naming import agent_name_problem
 from registry.problems import Problem
 from registry.queries import ensure_namespace, load_agent
 from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, VersionOut
@@ -209,8 +208,9 @@ async def upload_package(
             reason = str(exc).replace(str(temp), file.filename or "package")
             raise Problem(422, "Invalid package", reason, code=exc.code) from exc
         agent_name = name or info.manifest.name
-        if not re.match(DNS_LABEL, agent_name):
-            raise Problem(422, "Invalid agent name", f"{agent_name!r} is not a DNS label ([a-z][a-z0-9-]*)")
+        name_problem = agent_name_problem(agent_name)
+        if name_problem:
+            raise Problem(422, "Invalid agent name", name_problem, code="invalid_agent_name")
         version_name = info.manifest.version
         agent = await session.scalar(
             select(Agent).where(Agent.namespace == namespace, Agent.name == agent_name)
