@@ -72,9 +72,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(kind: str, app: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def server(kind: str, app: str, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
     """`kind` "uvicorn": `app` under uvicorn (one worker, no access log, no proxy-header rewriting,
-    as the gateway runs); "authz"/"proxy": `par gateway serve --mode kind` with `env`."""
+    as the gateway runs); "authz"/"proxy": `par gateway serve --mode kind` with `env`; "runtime":
+    `par runtime serve app`. Its output goes to `log` when given."""
     port = _free_port()
     if kind == "uvicorn":
         cmd = [
@@ -89,6 +90,8 @@ def server(kind: str, app: str, env: dict[str, str] | None = None) -> Iterator[s
         ]
         cmd += ["--log-level", "warning", "--app-dir", str(ROOT / "scripts")]
         cmd += ["--factory"] if app.endswith("_factory") else []
+    elif kind == "runtime":
+        cmd = [str(Path(sys.executable).parent / "par"), "runtime", "serve", app, "--port", str(port)]
     else:
         cmd = [
             str(Path(sys.executable).parent / "par"),
@@ -100,14 +103,16 @@ def server(kind: str, app: str, env: dict[str, str] | None = None) -> Iterator[s
             str(port),
         ]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT)
+    with open(log or os.devnull, "wb") as out:
+        stderr = subprocess.STDOUT if log else None
+        proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT, stdout=out if log else None, stderr=stderr)
     try:
         from tests.support.net import wait_http
 
         if kind == "uvicorn":
             _wait_any(port)
         else:
-            wait_http(f"http://127.0.0.1:{port}/readyz", timeout=30)
+            wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120 if kind == "runtime" else 30)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -129,22 +134,14 @@ def _wait_any(port: int) -> None:
 
 @contextmanager
 def agent_runtime(tmp: Path) -> Iterator[str]:
-    """`par runtime serve` of examples/demo-agent (built by the real pixell-kit) on a free port."""
+    """`par runtime serve` of examples/demo-agent (built by the real pixell-kit); its per-request log
+    lines go to a file, as a pod's log would get them."""
     from tests.support.apkgs import DEMO_AGENT, build_apkg
-    from tests.support.net import wait_http
 
     apkg = build_apkg(DEMO_AGENT, tmp / "apkg", tool="kit")
-    port = _free_port()
-    env = {**os.environ, "PAR_RUNTIME_WORK_DIR": str(tmp / "runtime")}
-    cmd = [str(Path(sys.executable).parent / "par"), "runtime", "serve", str(apkg), "--port", str(port)]
-    with open(tmp / "runtime.log", "wb") as log:  # its per-request lines, as a pod's log would get them
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    env = {"PAR_RUNTIME_WORK_DIR": str(tmp / "runtime")}
+    with server("runtime", str(apkg), env, log=tmp / "runtime.log") as url:
+        yield url
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.net import free_port
+from tests.support.net import free_port, stop_process
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = {
@@ -140,12 +139,7 @@ def run_envoy(work: Path, **parts: Any) -> Iterator[Envoy]:
         _wait_ready(proc, envoy)
         yield envoy
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc, timeout=10)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], envoy: Envoy, timeout: float = 30.0) -> None:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,14 @@ import httpx
 
 from tests.support.apkgs import build_apkg
 from tests.support.envoy import Envoy, cluster, run_envoy, virtual_host
+from tests.support.envoy_ingress import (
+    istio_ext_authz,
+    istio_gateway_env,
+    kourier_ext_authz,
+    kourier_gateway_env,
+)
 from tests.support.gateway import PAR, agent, make_key, snapshot
-from tests.support.net import free_port, wait_http
+from tests.support.net import free_port, stop_process, wait_http
 
 ECHO_AGENT = Path(__file__).resolve().parents[1] / "integration" / "gateway" / "echo-agent"
 AGENT_HOST = "echo-agent.default.127.0.0.1.sslip.io"
@@ -68,13 +73,8 @@ class GatewayProcess:
             raise RuntimeError(f"gateway did not get ready: {self.log.read_text()[-2000:]}") from None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
 
@@ -97,7 +97,7 @@ class AgentProcess:
         try:
             wait_http(f"{self.url}/readyz", timeout=120)
         except TimeoutError:
-            self.stop()
+            stop_process(self.proc)
             raise RuntimeError(f"runtime did not get ready: {self.log.read_text()[-2000:]}") from None
 
     def seen(self) -> dict[str, Any]:
@@ -105,13 +105,7 @@ class AgentProcess:
         return httpx.get(f"{self.url}/echo-seen", timeout=5).json()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 @dataclass
@@ -120,7 +114,7 @@ class Stack:
     gateway: GatewayProcess
     agent: AgentProcess
     keys: Keys
-    flavour: str = ""  # which ingress programmed Envoy (set by the test's fixture)
+    flavour: str  # which ingress programmed Envoy (a key of INGRESSES)
 
     def get(self, path: str, key: str | None = None, host: str = AGENT_HOST, **kw: Any) -> httpx.Response:
         headers = {"Host": host, **kw.pop("headers", {})}
@@ -129,18 +123,24 @@ class Stack:
         return httpx.get(self.envoy.url + path, headers=headers, timeout=10, **kw)
 
 
-def echo_apkg(tmp: Path) -> Path:
-    return build_apkg(ECHO_AGENT, tmp, tool="sdk")
+# How each ingress programs Envoy: (filter and cluster from the gateway's port, the gateway's own env,
+# KOURIER_EXTAUTHZ_* values a user may add to what PAR ships).
+ExtAuthz = Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+INGRESSES: dict[str, tuple[ExtAuthz, Callable[[], dict[str, str]], dict[str, str]]] = {
+    "kourier": (kourier_ext_authz, kourier_gateway_env, {}),
+    "kourier-packasbytes": (kourier_ext_authz, kourier_gateway_env, {"KOURIER_EXTAUTHZ_PACKASBYTES": "true"}),
+    "istio": (istio_ext_authz, istio_gateway_env, {}),
+}
 
 
 @contextmanager
-def envoy_stack(
-    work: Path, apkg: Path, ext_authz: Any, gateway_env: dict[str, str], **ext_authz_overrides: str
-) -> Iterator[Stack]:
-    """Agent, gateway and Envoy; `ext_authz(gateway_port, **overrides)` gives (filter, cluster)."""
+def envoy_stack(ingress: str, work: Path) -> Iterator[Stack]:
+    """Agent, gateway and an Envoy programmed as `ingress` (a key of INGRESSES) programs it."""
+    ext_authz, gateway_env, ext_authz_overrides = INGRESSES[ingress]
+    apkg = build_apkg(ECHO_AGENT, work / "apkg", tool="sdk")
     keys = make_keys()
     agent_process = AgentProcess(apkg, work)
-    gateway = GatewayProcess(work, keys, {"PAR_GATEWAY_LOG_LEVEL": "INFO", **gateway_env})
+    gateway = GatewayProcess(work, keys, {"PAR_GATEWAY_LOG_LEVEL": "INFO", **gateway_env()})
     try:
         gateway.start()
         authz_filter, authz_cluster = ext_authz(gateway.port, **ext_authz_overrides)
@@ -151,7 +151,7 @@ def envoy_stack(
             clusters=[authz_cluster, cluster("agent", agent_process.port)],
             virtual_hosts=hosts,
         ) as envoy:
-            yield Stack(envoy, gateway, agent_process, keys)
+            yield Stack(envoy, gateway, agent_process, keys, ingress)
     finally:
         gateway.stop()
         agent_process.stop()

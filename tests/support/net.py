@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 
 import httpx
@@ -28,3 +29,14 @@ def wait_http(url: str, timeout: float = 30.0, status: int = 200) -> httpx.Respo
             last = exc
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last!r})")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM (a graceful stop, as Kubernetes sends), SIGKILL if it is still there after `timeout`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
