@@ -18,6 +18,7 @@ from typing import Any
 from gateway import metrics
 from gateway.decision import Authorizer, Decision, deny
 from gateway.settings import GatewaySettings
+from runtime.problem import MEDIA_TYPE
 
 log = logging.getLogger("gateway.access")
 
@@ -27,6 +28,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON = (b"content-type", b"application/json")
+_PROBLEM = (b"content-type", MEDIA_TYPE.encode())
 
 
 class RequestHeaders:
@@ -87,12 +89,23 @@ def _duplicated(raw: list[tuple[bytes, bytes]]) -> set[bytes]:
     return {name for name in names if names.count(name) > 1}
 
 
-async def respond(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+async def deny_with(send: Send, decision: Decision, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """Answer a denial (or an upstream failure) with its problem+json body."""
+    await respond(send, decision.status, decision.body(), headers, _PROBLEM)
+
+
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    content_type: tuple[bytes, bytes] = _JSON,
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+            "headers": [content_type, (b"content-length", str(len(body)).encode()), *headers],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -20,7 +20,7 @@ What a real Envoy 1.40 showed (tests/integration/gateway/test_envoy_decisions.py
 
 from __future__ import annotations
 
-from gateway.asgi import GatewayApp, Receive, RequestHeaders, Scope, Send, has_dot_segment, respond
+from gateway.asgi import GatewayApp, Receive, RequestHeaders, Scope, Send, deny_with, has_dot_segment, respond
 from gateway.decision import Authorizer, Decision, deny
 from gateway.feed import PolicySource, policy_source_from
 from gateway.ratelimit import RateLimiter, limiter_from
@@ -53,7 +53,7 @@ class AuthzApp(GatewayApp):
                 extra.append(_STRIP_SPOOFABLE)
             await respond(send, 200, _OK, [*extra, *decision.headers])
         else:
-            await respond(send, decision.status, decision.body(), decision.headers)
+            await deny_with(send, decision, decision.headers)
 
 
 def build_authz_app(

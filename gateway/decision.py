@@ -7,7 +7,6 @@ Nothing here does I/O except the Redis limiter's single round trip.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -20,20 +19,11 @@ from gateway.jwtauth import JwtError, JwtVerifier, looks_like_jwt
 from gateway.policy import Grants, KeyRecord, Policy, effective_limit
 from gateway.ratelimit import LimiterUnavailable, RateLimiter
 from gateway.settings import GatewaySettings
+from runtime.problem import problem_bytes
 
 log = logging.getLogger(__name__)
 
 ANONYMOUS = "-"
-_PUBLIC_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    413: "payload_too_large",
-    429: "rate_limited",
-    431: "headers_too_large",
-    503: "unavailable",
-}
 _CHALLENGE = b'Bearer realm="par"'
 _NO_GRANTS = Grants(())
 
@@ -53,8 +43,8 @@ class Decision:
         return self.status == 200
 
     def body(self) -> bytes:
-        code = _PUBLIC_CODES.get(self.status, "error")
-        return json.dumps({"error": code, "reason": self.reason, "message": self.message}).encode()
+        """The RFC 9457 problem (`runtime.problem`): `code` is the reason slug."""
+        return problem_bytes(self.status, self.reason, self.message or None)
 
 
 def deny(status: int, reason: str, message: str, target: Target | None = None) -> Decision:

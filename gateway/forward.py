@@ -21,7 +21,7 @@ import aiohttp
 import yarl
 from multidict import CIMultiDict
 
-from gateway.asgi import Receive, Scope, Send, respond
+from gateway.asgi import Receive, Scope, Send, deny_with
 from gateway.decision import Decision, body_too_large, deny
 from gateway.hosts import Target
 from gateway.resolver import AgentUnavailable, Resolver, UnknownAgent
@@ -167,7 +167,7 @@ class Forwarder:
                 raise
         log.info("upstream failure", extra={"status": failure.status, "reason": failure.reason,
                                             "target": str(target)})
-        await respond(send, failure.status, failure.body(), reply_headers)
+        await deny_with(send, failure, reply_headers)
         return failure.status
 
 

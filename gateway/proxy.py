@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 
 from gateway import metrics
 from gateway.apikeys import PREFIX
-from gateway.asgi import GatewayApp, Receive, RequestHeaders, Scope, Send, respond
+from gateway.asgi import GatewayApp, Receive, RequestHeaders, Scope, Send, deny_with
 from gateway.decision import Authorizer, Decision
 from gateway.feed import PolicySource, policy_source_from
 from gateway.forward import Forwarder, drop_hop_by_hop
@@ -71,7 +71,7 @@ class ProxyApp(GatewayApp):
             request_id = os.urandom(16).hex()
         reply_headers = [*decision.headers, (b"x-request-id", request_id.encode())]
         if not decision.allowed:
-            await respond(send, decision.status, decision.body(), reply_headers)
+            await deny_with(send, decision, reply_headers)
             return
         assert decision.target is not None
         started = time.perf_counter()

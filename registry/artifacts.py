@@ -32,7 +32,9 @@ class ArtifactStore:
 
     def path(self, sha256: str) -> Path:
         if not SHA256_RE.match(sha256):
-            raise Problem(404, "Not found", "artifacts are named by a lowercase sha256")
+            raise Problem(
+                404, "Not found", "artifacts are named by a lowercase sha256", code="artifact_not_found"
+            )
         return self.root / sha256[:2] / f"{sha256}.apkg"
 
     async def receive(self, upload: UploadFile, max_bytes: int) -> tuple[Path, str, int]:
@@ -44,7 +46,10 @@ class ArtifactStore:
                 while chunk := await upload.read(_CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
-                        raise Problem(413, "Package too large", f"the limit is {max_bytes} bytes")
+                        raise Problem(
+                            413, "Package too large", f"the limit is {max_bytes} bytes",
+                            code="package_too_large",
+                        )
                     digest.update(chunk)
                     out.write(chunk)
         except BaseException:

@@ -23,7 +23,7 @@ from registry.problems import Problem
 
 
 def _unauthorized(detail: str) -> Problem:
-    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}, code="unauthorized")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ async def authenticate_admin(
     if caller.expires_at is not None and caller.expires_at <= datetime.now(UTC):
         raise _unauthorized("this API key has expired")
     if not caller.admin:
-        raise Problem(403, "Forbidden", "the registry API needs an admin key")
+        raise Problem(403, "Forbidden", "the registry API needs an admin key", code="admin_required")
     return caller
 
 

@@ -1,8 +1,9 @@
-"""RFC 9457 problem details: every registry error is `application/problem+json`.
+"""RFC 9457 problem details: every registry error is `application/problem+json` (`runtime.problem`).
 
-Raise `Problem(status, title, detail)` anywhere in a request; `install(app)` also maps FastAPI's
-validation errors, package rejections (`runtime.apkg.ApkgError`, 422 with its code), database
-outages (503, the transaction rolled back) and deploy-backend outages (503).
+Raise `Problem(status, title, detail, code=...)` anywhere in a request; `code` is the stable,
+documented one (docs/errors.md). `install(app)` also maps FastAPI's errors (unknown route,
+validation), package rejections (`runtime.apkg.ApkgError`, 422 with its code), database outages
+(503, the transaction rolled back) and deploy-backend outages (503).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.backends.base import BackendError, BackendRejected
+from runtime.problem import MEDIA_TYPE, problem
 
 log = logging.getLogger("registry.problems")
-MEDIA_TYPE = "application/problem+json"
 
 
 class Problem(Exception):
@@ -29,10 +30,12 @@ class Problem(Exception):
         title: str,
         detail: str | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        code: str,
         **extra: object,
     ) -> None:
         super().__init__(detail or title)
-        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.status, self.title, self.detail, self.code, self.extra = status, title, detail, code, extra
         self.headers = headers
 
 
@@ -41,12 +44,11 @@ def problem_response(
     title: str,
     detail: str | None = None,
     headers: Mapping[str, str] | None = None,
+    *,
+    code: str,
     **extra: object,
 ) -> JSONResponse:
-    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
+    body = problem(status, code, detail, title=title, **extra)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -64,11 +66,12 @@ def _is_outage(exc: BaseException) -> bool:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, exc.headers, code=exc.code, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        code = str(exc.detail).lower().replace(" ", "_")  # "Not Found" -> not_found
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers, code=code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -76,21 +79,25 @@ def install(app: FastAPI) -> None:
             {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")}
             for err in exc.errors()
         ]
-        return problem_response(422, "Invalid request", errors[0]["msg"] if errors else None, errors=errors)
+        detail = errors[0]["msg"] if errors else None
+        return problem_response(422, "Invalid request", detail, code="invalid_request", errors=errors)
 
     @app.exception_handler(BackendRejected)
     async def _rejected(_: Request, exc: BackendRejected) -> JSONResponse:
-        return problem_response(422, "Refused by the deploy backend", str(exc))
+        return problem_response(422, "Refused by the deploy backend", str(exc), code="backend_rejected")
 
     @app.exception_handler(BackendError)
     async def _backend(_: Request, exc: BackendError) -> JSONResponse:
         log.warning("deploy backend unavailable", extra={"error": str(exc)})
-        return problem_response(503, "Deploy backend unavailable", str(exc), headers={"Retry-After": "5"})
+        return problem_response(
+            503, "Deploy backend unavailable", str(exc), {"Retry-After": "5"}, code="backend_unavailable"
+        )
 
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, sa_exc.IntegrityError):
             # Two writers raced for the same name; the loser sees what a sequential caller would.
-            return problem_response(409, "Conflict", "a concurrent change created the same object; retry")
+            detail = "a concurrent change created the same object; retry"
+            return problem_response(409, "Conflict", detail, code="conflict")
         if _is_outage(exc):
             log.warning("database unavailable", extra={"error": repr(exc)[:500]})
             return problem_response(
@@ -98,9 +105,10 @@ def install(app: FastAPI) -> None:
                 "Database unavailable",
                 "The registry database did not answer; nothing was changed.",
                 headers={"Retry-After": "5"},
+                code="database_unavailable",
             )
         log.error("database error", exc_info=exc)
-        return problem_response(500, "Internal error")
+        return problem_response(500, "Internal error", code="internal_error")
 
     for outage in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
         app.add_exception_handler(outage, _database)

@@ -16,7 +16,7 @@ async def load_agent(session: AsyncSession, namespace: str, name: str, for_updat
         query = query.with_for_update()
     agent = await session.scalar(query)
     if agent is None:
-        raise Problem(404, "Agent not found", f"no agent {namespace}/{name}")
+        raise Problem(404, "Agent not found", f"no agent {namespace}/{name}", code="agent_not_found")
     return agent
 
 

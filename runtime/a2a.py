@@ -83,7 +83,7 @@ async def dispatch(agent: Agent, request: Any, time_limit: float) -> dict[str, A
         return {
             "jsonrpc": "2.0",
             "id": rpc_id,
-            "error": {"code": INTERNAL_ERROR, "message": exc.message, "data": exc.envelope()["error"]},
+            "error": {"code": INTERNAL_ERROR, "message": exc.message, "data": exc.problem()},
         }
     return {"jsonrpc": "2.0", "id": rpc_id, "result": result}
 

@@ -23,13 +23,18 @@ from runtime.agent import Agent
 from runtime.apkg import ApkgError
 from runtime.invoke import HandlerFailed, call
 from runtime.observe import Metrics, RequestObserver
+from runtime.problem import MEDIA_TYPE, problem
 
 log = logging.getLogger("runtime.app")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return problem_response(problem(status, code, message))
+
+
+def problem_response(body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=MEDIA_TYPE)
 
 
 def json_result(result: Any, status: int = 200) -> Response:
@@ -155,7 +160,7 @@ def _add_invoke(app: FastAPI, agent: Agent, time_limit: float) -> None:
             context = await read_json(request)
             result = await call(agent.handler, context, time_limit=time_limit, what="entrypoint")
         except HandlerFailed as exc:
-            return JSONResponse(exc.envelope(), status_code=exc.status)
+            return problem_response(exc.problem())
         return json_result(result)
 
 
@@ -182,7 +187,7 @@ def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
             else:
                 return error_response(404, "no_handler", f"no handler for event type {event.get_type()!r}")
         except HandlerFailed as exc:
-            return JSONResponse(exc.envelope(), status_code=exc.status)
+            return problem_response(exc.problem())
         if result is None:
             return Response(status_code=202)
         try:

@@ -5,7 +5,7 @@ Mapping: an event whose `type` names an a2a custom handler exactly — or whose 
 segment does (`com.example.greet` -> `greet`) — calls that handler with the event data as its
 params; any other event calls the entrypoint with the data as its context (non-object data is
 wrapped as `{"data": ...}`). A result becomes the reply event (type `<type>.reply`, JSON data);
-`None` means no reply (202). A handler error is a 500/504 JSON envelope, so the sender retries.
+`None` means no reply (202). A handler error is a 500/504 problem+json body, so the sender retries.
 
 The SDK's own `from_http` invents a missing `id` and adds a `time`; a receiver must not, so the
 required attributes are checked as received and the event factory below adds nothing.

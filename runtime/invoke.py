@@ -1,5 +1,5 @@
 """Call package code safely: sync functions in the thread pool, async ones awaited, both bounded by
-the request timeout. A failure becomes a `HandlerFailed` carrying the JSON error envelope."""
+the request timeout. A failure becomes a `HandlerFailed`, answered as a problem+json body."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from runtime.problem import problem
+
 log = logging.getLogger("runtime.invoke")
 
 
@@ -21,11 +23,10 @@ class HandlerFailed(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.exc_type = status, code, message, exc_type
 
-    def envelope(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.exc_type:
-            error["type"] = self.exc_type
-        return {"error": error}
+    def problem(self) -> dict[str, Any]:
+        """RFC 9457 body (`runtime.problem`); the exception's class name as `exception_type`."""
+        extra = {"exception_type": self.exc_type} if self.exc_type else {}
+        return problem(self.status, self.code, self.message, **extra)
 
 
 _running: set[int] = set()  # ids of sync calls executing in worker threads

@@ -65,7 +65,7 @@ async def create_agent(
         select(Agent.id).where(Agent.namespace == namespace, Agent.name == body.name)
     )
     if existing is not None:
-        raise Problem(409, "Agent exists", f"{namespace}/{body.name} already exists")
+        raise Problem(409, "Agent exists", f"{namespace}/{body.name} already exists", code="agent_exists")
     await ensure_namespace(session, namespace)
     agent = Agent(namespace=namespace, **body.model_dump())
     session.add(agent)
@@ -113,7 +113,7 @@ async def get_agent(name: str, state: State, _: Admin, namespace: str = Namespac
     async with state.db.sessions() as session:  # opened on a cache miss only
         row = (await session.execute(query)).first()  # one round trip, plain columns
     if row is None:
-        raise Problem(404, "Agent not found", f"no agent {namespace}/{name}")
+        raise Problem(404, "Agent not found", f"no agent {namespace}/{name}", code="agent_not_found")
     body = agent_out(row, row.latest_version, row if row.phase is not None else None)
     response = json_response(body)
     state.reads.put(cache_key, bytes(response.body), generation)
@@ -128,7 +128,7 @@ async def patch_agent(
     agent = await load_agent(session, namespace, name, for_update=True)
     for field, value in body.model_dump(exclude_unset=True).items():
         if field == "public" and value is None:
-            raise Problem(422, "Invalid request", "public must be true or false")
+            raise Problem(422, "Invalid request", "public must be true or false", code="invalid_request")
         setattr(agent, field, value)
     await feed.bump(session)
     await session.commit()
@@ -179,7 +179,9 @@ async def get_version(
         select(Version).where(Version.agent_id == agent.id, Version.version == version)
     )
     if row is None:
-        raise Problem(404, "Version not found", f"{namespace}/{name} has no version {version}")
+        raise Problem(
+            404, "Version not found", f"{namespace}/{name} has no version {version}", code="version_not_found"
+        )
     return version_out(agent, row, state.store.url(row.sha256))
 
 
@@ -231,6 +233,7 @@ async def upload_package(
                     "Version conflict",
                     f"{namespace}/{agent_name} {version_name} exists with different contents "
                     f"(sha256 {existing.sha256[:12]}...); bump metadata.version in agent.yaml",
+                    code="version_conflict",
                 )
             response.status_code = 200
             return version_out(agent, existing, state.store.url(sha256))

@@ -43,7 +43,7 @@ async def get_deployment(
     agent = await load_agent(session, namespace, name)
     deployment = await session.get(Deployment, agent.id)
     if deployment is None:
-        raise Problem(404, "Not deployed", f"{namespace}/{name} has no deployment")
+        raise Problem(404, "Not deployed", f"{namespace}/{name} has no deployment", code="not_deployed")
     return deployment_out(agent, deployment)
 
 
@@ -59,12 +59,16 @@ async def deploy(
     agent = await load_agent(session, namespace, name, for_update=True)
     versions = await _known_versions(session, agent)
     if not versions:
-        raise Problem(409, "No versions", f"upload a package for {namespace}/{name} first")
+        raise Problem(
+            409, "No versions", f"upload a package for {namespace}/{name} first", code="no_versions"
+        )
     version = body.version or await session.scalar(
         select(Version.version).where(Version.agent_id == agent.id).order_by(Version.id.desc()).limit(1)
     )
     if version not in versions:
-        raise Problem(404, "Version not found", f"{namespace}/{name} has no version {version}")
+        raise Problem(
+            404, "Version not found", f"{namespace}/{name} has no version {version}", code="version_not_found"
+        )
     deployment = await session.get(Deployment, agent.id)
     if deployment is None:
         deployment = Deployment(
@@ -98,11 +102,17 @@ async def set_traffic(
     agent = await load_agent(session, namespace, name, for_update=True)
     deployment = await session.get(Deployment, agent.id)
     if deployment is None:
-        raise Problem(409, "Not deployed", f"deploy {namespace}/{name} before splitting its traffic")
+        raise Problem(
+            409, "Not deployed", f"deploy {namespace}/{name} before splitting its traffic",
+            code="not_deployed",
+        )
     known = set(await _known_versions(session, agent))
     unknown = [t.version for t in body.traffic if t.version not in known]
     if unknown:
-        raise Problem(422, "Unknown versions", f"{namespace}/{name} has no version {', '.join(unknown)}")
+        raise Problem(
+            422, "Unknown versions", f"{namespace}/{name} has no version {', '.join(unknown)}",
+            code="unknown_versions",
+        )
     _push_history(deployment)
     deployment.traffic = [t.model_dump() for t in body.traffic]
     deployment.generation += 1
@@ -118,7 +128,10 @@ async def rollback(
     agent = await load_agent(session, namespace, name, for_update=True)
     deployment = await session.get(Deployment, agent.id)
     if deployment is None or not deployment.history:
-        raise Problem(409, "Nothing to roll back", f"{namespace}/{name} has no earlier traffic")
+        raise Problem(
+            409, "Nothing to roll back", f"{namespace}/{name} has no earlier traffic",
+            code="nothing_to_roll_back",
+        )
     *rest, previous = deployment.history
     deployment.history = rest
     deployment.traffic = previous
@@ -142,7 +155,8 @@ async def manifests(
     deployment = await session.get(Deployment, agent.id)
     if deployment is None:
         raise Problem(
-            409, "Not deployed", f"deploy {namespace}/{name} first (or use `par manifests PKG.apkg`)"
+            409, "Not deployed", f"deploy {namespace}/{name} first (or use `par manifests PKG.apkg`)",
+            code="not_deployed",
         )
     spec = await state.reconciler.spec(session, agent, deployment)
     triggers = await session.scalars(

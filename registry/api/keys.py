@@ -48,7 +48,7 @@ async def list_keys(
 async def _load(session: Session, key_id: str) -> ApiKey:
     row = await session.get(ApiKey, key_id)
     if row is None:
-        raise Problem(404, "Key not found", f"no API key {key_id}")
+        raise Problem(404, "Key not found", f"no API key {key_id}", code="key_not_found")
     return row
 
 
@@ -63,7 +63,8 @@ async def revoke_key(key_id: str, state: State, session: Session, caller: Admin)
     row = await _load(session, key_id)
     if row.id == caller.id:
         raise Problem(
-            409, "Cannot revoke own key", "revoke the key you are calling with from another admin key"
+            409, "Cannot revoke own key", "revoke the key you are calling with from another admin key",
+            code="own_key",
         )
     row.revoked = True
     await feed.bump(session)

@@ -51,7 +51,9 @@ async def get_artifact(sha256: str, state: State) -> FileResponse:
     immutable, so it needs no key: knowing the hash is knowing what you get."""
     path = state.store.path(sha256)
     if not path.is_file():
-        raise Problem(404, "Artifact not found", f"no package with sha256 {sha256}")
+        raise Problem(
+            404, "Artifact not found", f"no package with sha256 {sha256}", code="artifact_not_found"
+        )
     return FileResponse(
         path,
         media_type="application/zip",

@@ -32,7 +32,7 @@ def trigger_out(row: Trigger) -> TriggerOut:
 async def _load(session: Session, namespace: str, name: str) -> Trigger:
     row = await session.scalar(select(Trigger).where(Trigger.namespace == namespace, Trigger.name == name))
     if row is None:
-        raise Problem(404, "Trigger not found", f"no trigger {namespace}/{name}")
+        raise Problem(404, "Trigger not found", f"no trigger {namespace}/{name}", code="trigger_not_found")
     return row
 
 
@@ -44,7 +44,10 @@ async def create_trigger(
         select(Trigger.id).where(Trigger.namespace == namespace, Trigger.name == body.name)
     )
     if taken is not None:
-        raise Problem(409, "Trigger exists", f"{namespace}/{body.name} already exists; delete it first")
+        raise Problem(
+            409, "Trigger exists", f"{namespace}/{body.name} already exists; delete it first",
+            code="trigger_exists",
+        )
     await ensure_namespace(session, namespace)
     row = Trigger(
         namespace=namespace,

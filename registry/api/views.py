@@ -43,7 +43,9 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     except ValueError:
         values = None
     if not isinstance(values, list) or len(values) != arity:
-        raise Problem(422, "Invalid cursor", "pass back next_cursor exactly as returned")
+        raise Problem(
+            422, "Invalid cursor", "pass back next_cursor exactly as returned", code="invalid_cursor"
+        )
     return values
 
 

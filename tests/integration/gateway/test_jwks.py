@@ -87,7 +87,7 @@ def test_jwt_through_the_authz_server_with_rotation(jwks, monkeypatch: pytest.Mo
         assert allowed.headers["x-par-tenant"] == "acme" and allowed.headers["x-par-key-id"] == "jwt:alice"
         assert check(token(first, "RS256", "k1"), host="agent.globex").status_code == 403  # wrong tenant
         expired = check(token(first, "RS256", "k1", exp=int(time.time()) - 600))
-        assert expired.status_code == 401 and expired.json()["reason"] == "expired_jwt"
+        assert expired.status_code == 401 and expired.json()["code"] == "expired_jwt"
 
         # The identity provider rotates to an EC key; the gateway fetches the new set on demand.
         second = ec.generate_private_key(ec.SECP256R1())

@@ -248,9 +248,9 @@ def test_upstream_failures(proxy: str, agent: str, path: str, status: int, reaso
     host = f"{agent}.default.127.0.0.1.sslip.io"
     response = httpx.get(f"{proxy}{path}", headers={**AUTH, "Host": host}, timeout=10)
     assert response.status_code == status
-    assert response.json()["reason"] == reason
+    assert response.json()["code"] == reason
     if agent == "broken":
-        assert "exit code 3" in response.json()["message"]
+        assert "exit code 3" in response.json()["detail"]
 
 
 def test_websocket_handshakes_are_refused(proxy: str) -> None:

@@ -67,7 +67,7 @@ def test_keys_from_the_registry_allow_deny_and_revoke(registry: RunningRegistry)
         with registry.client() as admin:
             assert admin.delete(f"/v1/keys/{key_id}").status_code == 200
         took = wait_for(lambda: httpx.get(gateway, headers=auth).status_code == 401, within=REFRESH + 1.0)
-        assert httpx.get(gateway, headers=auth).json()["reason"] == "revoked_key"
+        assert httpx.get(gateway, headers=auth).json()["code"] == "revoked_key"
         print(f"revocation took effect after {took:.2f}s (refresh interval {REFRESH}s)")
 
 
@@ -76,4 +76,4 @@ def test_a_gateway_the_registry_refuses_is_not_ready_and_denies(registry: Runnin
     with serve(build_authz_app(settings)) as gateway:
         assert httpx.get(f"{gateway}/readyz").status_code == 503
         denied = httpx.get(gateway, headers={"Host": HOST, "Authorization": f"Bearer {registry.admin_key}"})
-        assert denied.status_code == 503 and denied.json()["reason"] == "policy_unavailable"
+        assert denied.status_code == 503 and denied.json()["code"] == "policy_unavailable"

@@ -55,7 +55,7 @@ def test_acceptance_allow_and_deny(gateway) -> None:
     assert allowed.headers["x-par-tenant"] == "acme" and allowed.headers["x-par-key-id"] == record["id"]
     denied = httpx.get(f"{gw.url}/check/", headers={"Host": HOST})
     assert denied.status_code == 401 and denied.headers["www-authenticate"].startswith("Bearer")
-    assert denied.json()["error"] == "unauthorized"
+    assert denied.json()["title"] == "Unauthorized"
     # structured JSON log lines, one per denial
     time.sleep(0.2)
     lines = gw.log_lines()
@@ -75,7 +75,7 @@ def test_revoked_key_stops_working_within_the_refresh_interval(gateway) -> None:
         assert time.monotonic() - revoked_at < REFRESH + 1.0, "revoked key still admitted"
         time.sleep(0.02)
     response = httpx.get(f"{gw.url}/check/x", headers=headers)
-    assert response.status_code == 401 and response.json()["reason"] == "revoked_key"
+    assert response.status_code == 401 and response.json()["code"] == "revoked_key"
     assert (
         httpx.get(f"{gw.url}/check/x", headers={**headers, "Authorization": f"Bearer {key}"}).status_code
         == 200

@@ -130,8 +130,8 @@ def test_invalid_cloudevents_get_400_with_the_reason(
 ) -> None:
     response = httpx.post(demo.url("/"), headers=headers, content=body)
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "not_a_cloudevent"
-    assert reason in response.json()["error"]["message"]
+    assert response.json()["code"] == "not_a_cloudevent"
+    assert reason in response.json()["detail"]
 
 
 def test_metrics_and_one_json_log_line_per_request(demo: RuntimeProcess) -> None:

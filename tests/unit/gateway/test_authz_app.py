@@ -67,7 +67,11 @@ async def test_missing_credentials_get_a_bearer_challenge(make_client: Factory) 
     response = await make_client().get("/", headers={"Host": HOST})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="par"'
-    assert response.json()["error"] == "unauthorized"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank", "title": "Unauthorized", "status": 401, "code": "missing_credentials",
+        "detail": response.json()["detail"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -93,7 +97,7 @@ async def test_bad_credentials_are_401_with_invalid_token(
     response = await make_client().get("/", headers={"Host": HOST, "Authorization": authorization})
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
-    assert response.json()["reason"] == reason
+    assert response.json()["code"] == reason
 
 
 async def test_unknown_and_wrong_secret_keys_look_the_same_to_the_caller(make_client: Factory) -> None:
@@ -101,7 +105,7 @@ async def test_unknown_and_wrong_secret_keys_look_the_same_to_the_caller(make_cl
     unknown = await client.get("/", headers=bearer(f"par_000000000000_{'A' * 43}"))
     wrong = await client.get("/", headers=bearer(f"{KEY[:-2]}AA"))
     assert unknown.headers["www-authenticate"] == wrong.headers["www-authenticate"]
-    assert unknown.json()["message"] == wrong.json()["message"]
+    assert unknown.json()["detail"] == wrong.json()["detail"]
 
 
 async def test_scheme_is_case_insensitive(make_client: Factory) -> None:
@@ -112,7 +116,7 @@ async def test_scheme_is_case_insensitive(make_client: Factory) -> None:
 async def test_wrong_tenant_is_forbidden(make_client: Factory) -> None:
     response = await make_client().get("/", headers=bearer(OTHER_KEY))
     assert response.status_code == 403
-    assert response.json()["error"] == "forbidden"
+    assert response.json()["title"] == "Forbidden"
     assert "www-authenticate" not in response.headers
 
 
@@ -171,7 +175,7 @@ async def test_rate_limit_429_with_headers(make_client: Factory) -> None:
     assert over.headers["retry-after"] == "1"
     assert over.headers["ratelimit-remaining"] == "0"
     assert int(over.headers["ratelimit-reset"]) >= 1
-    assert over.json()["error"] == "rate_limited"
+    assert over.json()["code"] == "rate_limited"
     # another agent is another bucket
     other = await client.get("/", headers=bearer(LIMITED_KEY, "x.default"))
     assert other.status_code == 200
