@@ -8,6 +8,7 @@ counts and drops it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ Matcher = Callable[[dict[str, str]], bool]
 OnError = Callable[[EvaluationError], None]
 _SINGLE_PAIR = ("exact", "prefix", "suffix")
 DIALECTS = (*_SINGLE_PAIR, "all", "any", "not", "cesql")
+# Knative's webhook: "Only allow lowercase alphanumeric, starting with letters" (trigger_validation.go).
+ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 
 
 class FilterError(ValueError):
@@ -30,9 +33,20 @@ def match_all(_: dict[str, str]) -> bool:
     return True
 
 
-def compile_attributes(attributes: dict[str, Any] | None) -> Matcher:
+def check_attribute_name(name: str, field: str) -> None:
+    if not ATTRIBUTE_NAME.match(name):
+        raise FilterError(
+            field,
+            f'invalid key name "{name}": attribute names must start with a letter and can only '
+            "contain lowercase alphanumeric characters",
+        )
+
+
+def compile_attributes(attributes: dict[str, Any] | None, field: str = "spec.filter.attributes") -> Matcher:
     """Legacy filter: every attribute equal; an empty value matches any value (Knative's "any")."""
     wanted = {k: str(v) for k, v in (attributes or {}).items()}
+    for name in wanted:
+        check_attribute_name(name, f"{field}.{name}")
 
     def matches(event: dict[str, str]) -> bool:
         return all(v == "" or event.get(k) == v for k, v in wanted.items())
@@ -59,6 +73,7 @@ def compile_filter(spec: Any, field: str, on_error: OnError | None = None) -> Ma
         if not isinstance(value, dict) or len(value) != 1:
             raise FilterError(where, "must hold exactly one attribute: value pair")
         (name, expected), = value.items()
+        check_attribute_name(name, f"{where}.{name}")
         if not isinstance(expected, str) or (dialect != "exact" and not expected):
             raise FilterError(f"{where}.{name}", "must be a non-empty string")
         return _string_test(dialect, name, expected)

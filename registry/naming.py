@@ -44,7 +44,7 @@ def _hashed(tail: str, room: int) -> str:
     if len(tail) <= room:
         return tail
     digest = hashlib.sha256(tail.encode()).hexdigest()[:HASH_LENGTH]
-    head = tail[: room - HASH_LENGTH - 1].rstrip("-")
+    head = tail[: max(room - HASH_LENGTH - 1, 0)].rstrip("-")
     return f"{head}-{digest}" if head else digest[: max(room, 1)]
 
 

@@ -15,10 +15,12 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import admission, manifests
 from registry.artifacts import ArtifactStore
 from registry.backends.base import (
     BackendError,
@@ -79,6 +81,15 @@ def trigger_spec(row: Trigger) -> TriggerSpec:
     )
 
 
+@contextlib.contextmanager
+def _skipped_if_refused(what: str) -> Iterator[None]:
+    """A stored object that today's rules refuse (stored before they existed) is reported, not fatal."""
+    try:
+        yield
+    except admission.Refused as exc:
+        log.warning("not applied: refused by Knative's rules", extra={"object": what, "error": str(exc)})
+
+
 class Reconciler:
     def __init__(
         self, settings: RegistrySettings, db: Database, store: ArtifactStore, backend: DeployBackend
@@ -87,6 +98,8 @@ class Reconciler:
         self.db = db
         self.store = store
         self.backend = backend
+        self.options = manifests.options_from(settings)
+        self.limits = admission.limits_from(settings)
         self._watchers: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def k_sink(self, namespace: str, broker: str | None) -> str | None:
@@ -135,10 +148,12 @@ class Reconciler:
         )
 
     async def apply(self, session: AsyncSession, agent: Agent, deployment: Deployment) -> None:
-        """Send the desired state to the backend; a BackendError leaves the transaction to roll back."""
+        """Send the desired state to the backend; a BackendError, or `admission.Refused` for what
+        Knative's webhook would refuse (whatever the backend), leaves the transaction to roll back."""
         spec = await self.spec(session, agent, deployment)
         if name_revision(deployment, spec):
             spec = await self.spec(session, agent, deployment)
+        admission.check_service(manifests.service(spec, self.options), self.limits)
         record(deployment, await self.backend.deploy(spec))
 
     async def undeploy(self, namespace: str, agent: str) -> None:
@@ -149,7 +164,11 @@ class Reconciler:
             watcher.cancel()
 
     async def apply_trigger(self, row: Trigger) -> None:
-        await self.backend.apply_trigger(trigger_spec(row))
+        """Apply a trigger; `admission.Refused` (nothing sent) for what Knative would refuse."""
+        spec = trigger_spec(row)
+        admission.check_broker(manifests.broker(spec.namespace, spec.broker, self.options))
+        admission.check_trigger(manifests.trigger(spec))
+        await self.backend.apply_trigger(spec)
 
     async def delete_trigger(self, namespace: str, name: str) -> None:
         await self.backend.delete_trigger(namespace, name)
@@ -199,10 +218,12 @@ class Reconciler:
             deployed = select(Agent, Deployment).join(Deployment, Deployment.agent_id == Agent.id)
             rows = (await session.execute(deployed)).all()
             for agent, deployment in rows:
-                await self.apply(session, agent, deployment)
+                with _skipped_if_refused(f"{agent.namespace}/{agent.name}"):
+                    await self.apply(session, agent, deployment)
             triggers = list(await session.scalars(select(Trigger)))
             for trigger in triggers:
-                await self.apply_trigger(trigger)
+                with _skipped_if_refused(f"trigger {trigger.namespace}/{trigger.name}"):
+                    await self.apply_trigger(trigger)
             await session.commit()
             followed = [(agent.namespace, agent.name, deployment.generation) for agent, deployment in rows]
         for namespace, name, generation in followed:

@@ -115,7 +115,7 @@ class DeployRequest(BaseModel):
     max_scale: int | None = Field(None, ge=0)
     target: int | None = Field(None, ge=1)
     container_concurrency: int = Field(0, ge=0)
-    timeout_seconds: int = Field(300, ge=1, le=600)  # Knative's default max-revision-timeout-seconds
+    timeout_seconds: int = Field(300, ge=1)  # at most the cluster's max (registry.admission)
     env: dict[str, str] = {}
     broker: DnsLabel | None = "default"
     cluster_local: bool | None = None

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
+from registry import admission
 from registry.api.deps import Admin, Session, State
 from registry.api.views import NamespacePath, deployment_out
 from registry.models import Agent, Deployment, Trigger, Version
@@ -20,9 +21,14 @@ HISTORY_DEPTH = 20
 
 async def _apply(state: State, session: Session, agent: Agent, deployment: Deployment) -> DeploymentOut:
     """Hand the new desired state to the reconciler, then commit; a backend or database failure
-    rolls the whole change back (the session is discarded without commit)."""
+    rolls the whole change back (the session is discarded without commit), and so does a
+    refusal by Knative's rules (422 naming Knative's field)."""
     await session.flush()
-    await state.reconciler.apply(session, agent, deployment)
+    try:
+        await state.reconciler.apply(session, agent, deployment)
+    except admission.Refused as exc:
+        title = "Refused by Knative's rules"
+        raise Problem(422, title, str(exc), code="invalid_service", field=exc.field) from None
     await session.commit()
     state.reconciler.follow(agent.namespace, agent.name, deployment.generation)
     return deployment_out(agent, deployment)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from registry import admission
 from registry.api.deps import Admin, Session, State
 from registry.api.views import CursorQuery, LimitQuery, NamespacePath, keyset_page
 from registry.models import Trigger
@@ -61,7 +62,10 @@ async def create_trigger(
     )
     session.add(row)
     await session.flush()
-    await state.reconciler.apply_trigger(row)
+    try:
+        await state.reconciler.apply_trigger(row)
+    except admission.Refused as exc:
+        raise Problem(422, "Invalid Trigger", str(exc), code="invalid_trigger", field=exc.field) from None
     await session.commit()
     return trigger_out(row)
 

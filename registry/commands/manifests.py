@@ -19,10 +19,10 @@ def manifests(
     target: str = typer.Argument(..., help="An .apkg file (offline) or a registered agent's name"),
     namespace: str = NamespaceOpt,
     name: str | None = typer.Option(None, help="Agent name for a package (default: agent.yaml name)"),
-    min_scale: int = typer.Option(0, "--min-scale"),
-    max_scale: int | None = typer.Option(None, "--max-scale"),
-    target_concurrency: int | None = typer.Option(None, "--target"),
-    concurrency: int = typer.Option(0, "--concurrency", help="containerConcurrency (0 = unlimited)"),
+    min_scale: int = typer.Option(0, "--min-scale", min=0),
+    max_scale: int | None = typer.Option(None, "--max-scale", min=0),
+    target_concurrency: int | None = typer.Option(None, "--target", min=1),
+    concurrency: int = typer.Option(0, "--concurrency", min=0, help="containerConcurrency (0 = unlimited)"),
     broker: str | None = typer.Option("default", "--broker", help="K_SINK broker ('' for none)"),
     cluster_local: bool = typer.Option(False, "--cluster-local", help="networking.knative.dev/visibility"),
     image: str | None = typer.Option(None, "--image", help="Runtime image (default PAR_RUNTIME_IMAGE)"),
@@ -30,7 +30,10 @@ def manifests(
         None, "--artifact-base", help="Registry URL runtimes download from"
     ),
 ) -> None:
-    """Print the Knative Service, Broker and Triggers for a package or a deployed agent."""
+    """Print the Knative Service, Broker and Triggers for a package or a deployed agent.
+
+    Offline, the objects are checked against Knative's webhook rules first (registry.admission),
+    so what is printed is what a cluster accepts."""
     path = Path(target)
     if not (path.suffix == ".apkg" or path.is_file()):
         with client() as c:
@@ -40,6 +43,7 @@ def manifests(
         return
     import dataclasses
 
+    from registry import admission
     from registry import manifests as gen
     from registry.backends.base import DeploymentSpec, Scaling, VersionTarget
     from registry.client import DEFAULT_URL
@@ -84,4 +88,10 @@ def manifests(
     options = gen.options_from(settings)
     if image:
         options = dataclasses.replace(options, image=image)
-    typer.echo(gen.to_yaml(gen.for_agent(spec, (), options)), nl=False)
+    objects = gen.for_agent(spec, (), options)
+    try:
+        admission.check(objects, admission.limits_from(settings))
+    except admission.Refused as exc:
+        typer.echo(f"Error: Knative would refuse this: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(gen.to_yaml(objects), nl=False)
