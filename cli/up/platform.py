@@ -92,7 +92,8 @@ class Platform:
 
         backend = LocalBackend(
             self.serving,
-            url_template=f"http://{{agent}}.{{namespace}}.{opts.domain}:{opts.port}",
+            domain=opts.domain,
+            port=opts.port,
             eventing_admin_url=urls["eventing"],
         )
         registry_settings = RegistrySettings(

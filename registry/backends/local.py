@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from gateway.hosts import DEFAULT_DOMAIN
+from gateway.hosts import DEFAULT_DOMAIN, agent_host
 from registry.backends.base import (
     Condition,
     DeployBackend,
@@ -46,11 +46,12 @@ class LocalBackend(DeployBackend):
         self,
         serving: Controller,
         *,
-        url_template: str = "http://{agent}.{namespace}." + DEFAULT_DOMAIN + ":8080",
+        domain: str = DEFAULT_DOMAIN,
+        port: int = 8080,  # the gateway's
         eventing_admin_url: str | None = None,
     ) -> None:
         self.serving = serving
-        self._url_template = url_template
+        self._domain, self._port = domain, port
         self._prepared_root = serving.settings.data_dir / "prepared"
         self._eventing = EventingAdmin(eventing_admin_url) if eventing_admin_url else None
         self._rollouts: dict[tuple[str, str], _Rollout] = {}
@@ -142,7 +143,7 @@ class LocalBackend(DeployBackend):
         reason NoTraffic when scaled to zero, as a Knative revision reports it)."""
         ready = observed.ready
         summary = _summary(observed)
-        url = self._url_template.format(agent=observed.name, namespace=observed.namespace)
+        url = f"http://{agent_host(observed.name, observed.namespace, self._domain)}:{self._port}"
         conditions = (
             Condition(type="Ready", status="True" if ready else "False",
                       reason=None if ready else "InstanceFailing", message=observed.reason),

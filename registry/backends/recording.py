@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from gateway.hosts import agent_host
 from registry.backends.base import (
     Condition,
     DeployBackend,
@@ -71,7 +72,7 @@ class RecordingBackend(DeployBackend):
             return DeploymentStatus(phase=Phase.absent)
         return DeploymentStatus(
             phase=Phase.ready,
-            url=f"http://{agent}.{namespace}.{self.domain}",
+            url=f"http://{agent_host(agent, namespace, self.domain)}",
             conditions=_READY,
             generation=spec.generation,
         )
