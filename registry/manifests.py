@@ -15,6 +15,7 @@ the newest version that takes traffic, earlier ones are addressed by name in `tr
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -186,6 +187,8 @@ def trigger(spec: TriggerSpec) -> Obj:
     body: Obj = {"broker": spec.broker, "subscriber": subscriber}
     if spec.filters:
         body["filter"] = {"attributes": dict(spec.filters)}
+    if spec.dialect_filters:
+        body["filters"] = copy.deepcopy(spec.dialect_filters)
     if spec.delivery:
         body["delivery"] = dict(spec.delivery)
     return {"apiVersion": EVENTING, "kind": "Trigger", "metadata": metadata, "spec": body}

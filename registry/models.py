@@ -99,7 +99,9 @@ class Trigger(Base):
     namespace: Mapped[str] = mapped_column(ForeignKey("namespaces.name"), index=True)
     name: Mapped[str] = mapped_column(String(63))
     broker: Mapped[str] = mapped_column(String(63), default="default")
-    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # Knative spec.filter.attributes
+    # Knative spec.filters: [{"prefix": {"type": "order."}}, {"cesql": "..."}, ...]
+    dialect_filters: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     subscriber_agent: Mapped[str | None] = mapped_column(String(63), nullable=True)
     subscriber_uri: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     delivery: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -74,6 +74,7 @@ def trigger_spec(row: Trigger) -> TriggerSpec:
         name=row.name,
         broker=row.broker,
         filters=row.filters,
+        dialect_filters=row.dialect_filters,
         subscriber_agent=row.subscriber_agent,
         subscriber_uri=row.subscriber_uri,
         delivery=row.delivery,

@@ -151,7 +151,10 @@ class TriggerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: DnsLabel
     broker: DnsLabel = "default"
-    filters: dict[str, str] = {}
+    # A mapping: exact attribute matches (Knative `spec.filter.attributes`). A list: Knative's
+    # `spec.filters`, e.g. [{"prefix": {"type": "order."}}, {"cesql": "source LIKE '/shop/%'"}]
+    # (exact, prefix, suffix, all, any, not, cesql); every entry must match.
+    filters: dict[str, str] | list[dict[str, Any]] = {}
     sink_agent: DnsLabel | None = None
     sink_uri: str | None = None
     delivery: dict[str, Any] = {}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import AsyncIterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,7 +105,9 @@ class TriggerSpec(_Frozen):
     namespace: str
     name: str
     broker: str = "default"
-    filters: dict[str, str] = Field(default_factory=dict)  # exact CloudEvent attribute matches
+    filters: dict[str, str] = Field(default_factory=dict)  # exact attribute matches (spec.filter.attributes)
+    # Knative's `spec.filters` dialects (exact, prefix, suffix, all, any, not, cesql); all must match
+    dialect_filters: list[dict[str, Any]] = Field(default_factory=list)
     subscriber_agent: str | None = None  # a Knative Service (agent) in the same namespace ...
     subscriber_uri: str | None = None  # ... or a URI used as is (exactly one of the two)
     delivery: dict[str, object] = Field(default_factory=dict)  # Knative DeliverySpec fields

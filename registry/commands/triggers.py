@@ -1,7 +1,14 @@
-"""`par trigger create|list|delete`, with kn's flags (`--broker`, `--filter k=v`, `--sink`)."""
+"""`par trigger create|list|delete`, with kn's flags (`--broker`, `--filter k=v`, `--sink`).
+
+`--filter` alone gives Knative's exact attribute filter (`spec.filter.attributes`), as `kn` does.
+`--filter-prefix`, `--filter-suffix`, `--filter-expr` (CESQL) and `--filters-file` (a YAML list
+of Knative's `spec.filters`, for all/any/not) give `spec.filters`; then every `--filter` becomes
+an `exact` entry of that list, and all entries must match.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -30,6 +37,18 @@ def create(
     sink: str = typer.Option(..., "--sink", "-s", help="ksvc:AGENT, AGENT or http(s)://URL"),
     broker: str = typer.Option("default", "--broker", help="Broker to subscribe to"),
     filter_: list[str] = typer.Option([], "--filter", help="ATTRIBUTE=VALUE exact match (repeatable)"),
+    filter_prefix: list[str] = typer.Option(
+        [], "--filter-prefix", help="ATTRIBUTE=PREFIX, e.g. type=order. (repeatable)"
+    ),
+    filter_suffix: list[str] = typer.Option(
+        [], "--filter-suffix", help="ATTRIBUTE=SUFFIX, e.g. type=.created (repeatable)"
+    ),
+    filter_expr: list[str] = typer.Option(
+        [], "--filter-expr", help="CloudEvents SQL, e.g. \"source LIKE '/shop/%'\" (repeatable)"
+    ),
+    filters_file: Path | None = typer.Option(
+        None, "--filters-file", help="YAML/JSON list of Knative spec.filters (all/any/not...); - for stdin"
+    ),
     namespace: str = NamespaceOpt,
     ordering: str | None = typer.Option(None, "--ordering", help="ordered or unordered (Kafka broker)"),
     retry: int | None = typer.Option(None, "--retry", help="Delivery attempts after the first"),
@@ -53,7 +72,7 @@ def create(
     body = {
         "name": name,
         "broker": broker,
-        "filters": pairs(filter_, "--filter"),
+        "filters": _filters(filter_, filter_prefix, filter_suffix, filter_expr, filters_file),
         "delivery": delivery,
         "ordering": ordering,
         **parse_sink(sink),
@@ -64,6 +83,56 @@ def create(
         typer.echo(f"Trigger '{name}' successfully created in namespace '{namespace}'.")
     else:
         render(created, output, ())
+
+
+def _filters(
+    exact: list[str], prefix: list[str], suffix: list[str], expressions: list[str], path: Path | None
+) -> dict[str, str] | list[dict[str, Any]]:
+    """The request's `filters`: the exact-attribute mapping when only `--filter` is given (kn's
+    form), else Knative's `spec.filters` list (the server checks it as Knative's webhook does)."""
+    if not (prefix or suffix or expressions or path):
+        return pairs(exact, "--filter")
+    dialects: list[dict[str, Any]] = [
+        {dialect: {key: value}}
+        for dialect, given, flag in (("exact", exact, "--filter"), ("prefix", prefix, "--filter-prefix"),
+                                     ("suffix", suffix, "--filter-suffix"))
+        for key, value in pairs(given, flag).items()
+    ]
+    dialects += [{"cesql": expression} for expression in expressions]
+    if path is not None:
+        dialects += _filters_file(path)
+    return dialects
+
+
+def _filters_file(path: Path) -> list[dict[str, Any]]:
+    import sys
+
+    import yaml
+
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text()
+        loaded = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--filters-file") from None
+    if not isinstance(loaded, list):
+        raise typer.BadParameter("must hold a list (Knative spec.filters)", param_hint="--filters-file")
+    return loaded
+
+
+def _describe(filters: dict[str, str] | list[dict[str, Any]]) -> str:
+    """`type=x` for exact attributes; `prefix(type=order.)`, `cesql(...)`, `not({...})` for the dialects."""
+    import json
+
+    def one(dialect: str, value: Any) -> str:
+        if isinstance(value, str):
+            return f"{dialect}({value})"
+        if dialect in ("exact", "prefix", "suffix") and isinstance(value, dict):
+            return f"{dialect}({','.join(f'{k}={v}' for k, v in value.items())})"
+        return f"{dialect}({json.dumps(value, separators=(',', ':'))})"
+
+    if isinstance(filters, dict):
+        return ",".join(f"{k}={v}" for k, v in filters.items())
+    return ",".join(one(dialect, value) for entry in filters for dialect, value in entry.items())
 
 
 @app.command("list")
@@ -79,7 +148,7 @@ def list_triggers(namespace: str = NamespaceOpt, output: Output = OutputOpt) -> 
             ("NAME", lambda t: t["name"]),
             ("BROKER", lambda t: t["broker"]),
             ("SINK", lambda t: f"ksvc:{t['sink_agent']}" if t["sink_agent"] else t["sink_uri"]),
-            ("FILTER", lambda t: ",".join(f"{k}={v}" for k, v in t["filters"].items())),
+            ("FILTER", lambda t: _describe(t["filters"])),
         ),
     )
 

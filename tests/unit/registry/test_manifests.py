@@ -135,3 +135,12 @@ def test_trigger_has_filter_ref_delivery_and_ordering() -> None:
 def test_yaml_stream_round_trips() -> None:
     objects = manifests.for_agent(_spec(), TRIGGERS)
     assert list(yaml.safe_load_all(manifests.to_yaml(objects))) == objects
+
+
+def test_trigger_carries_knatives_filters_list_and_validates_against_the_crd() -> None:
+    dialects = [{"prefix": {"type": "order."}}, {"not": {"exact": {"source": "/test"}}},
+                {"any": [{"suffix": {"type": ".created"}}, {"cesql": "tier = 'gold'"}]}]
+    spec = TriggerSpec(namespace="team-a", name="orders", subscriber_agent="shop", dialect_filters=dialects)
+    trigger = manifests.trigger(spec)
+    assert trigger["spec"]["filters"] == dialects and "filter" not in trigger["spec"]
+    validate_knative(trigger)
