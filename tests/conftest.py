@@ -10,6 +10,7 @@ pytest_plugins: list[str] = [
     "tests.support.registry",
     "tests.support.kafka",
     "tests.support.redis",
+    "tests.support.kube_apiserver",
 ]
 
 

@@ -1,4 +1,9 @@
-"""FakeKubeAPI: a FAKE Kubernetes API server for the Knative backend's tests (no cluster runs here).
+"""FakeKubeAPI: a FAKE Kubernetes API server, kept only for what the real one cannot be made to do.
+
+The Knative backend's tests run against a real kube-apiserver (tests.support.kube_apiserver).
+This fake remains for two things that server does not do here: Knative's admission webhook
+refusing a Service template changed under the same revision name (no Knative webhook runs with
+the real server), and answering every request with an error status on demand (`fail_with`).
 
 It is a real HTTP server on loopback (uvicorn), spoken to by the official `kubernetes` client
 exactly as a cluster would be, for the custom-resource paths the registry uses:
