@@ -52,7 +52,7 @@ class Scaling(_Frozen):
     max_scale: int | None = Field(None, ge=0)  # autoscaling.knative.dev/max-scale (None/0 = unbounded)
     target: int | None = Field(None, ge=1)  # autoscaling.knative.dev/target (concurrent requests)
     container_concurrency: int = Field(0, ge=0)  # hard per-instance limit; 0 = unlimited
-    timeout_seconds: int = Field(300, ge=1, le=3600)  # per-request timeout
+    timeout_seconds: int = Field(300, ge=1)  # per-request timeout (<= the cluster max: registry.admission)
 
 
 class DeploymentSpec(_Frozen):

@@ -108,6 +108,7 @@ def test_the_longest_accepted_name_survives_redeploys_and_longer_ones_are_refuse
         ({"min_scale": 3, "max_scale": 1}, "autoscaling.knative.dev/min-scale",
          "max-scale=1 is less than min-scale=3"),
         ({"timeout_seconds": 700}, "spec.template.spec.timeoutSeconds", "expected 0 <= 700 <= 600"),
+        ({"timeout_seconds": 4000}, "spec.template.spec.timeoutSeconds", "expected 0 <= 4000 <= 600"),
         ({"max_scale": 2**31}, "autoscaling.knative.dev/max-scale", "expected 0 <= 2147483648 <= 2147483647"),
     ],
 )
