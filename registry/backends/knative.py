@@ -4,13 +4,28 @@ conditions (`Ready`, `ConfigurationsReady`, `RoutesReady`) mapped to registry st
 
 The client is synchronous, so calls run in worker threads; a watch streams in a thread and
 hands events to the event loop through a queue.
+
+Following status survives what real API servers do: a watch that ends is opened again from the
+last resourceVersion; `410 Gone` (that version was compacted, or the server restarted) lists
+again; while the server is unreachable or refuses, the watch retries forever with capped
+exponential backoff, logging when that state changes, not every attempt. `follow` keeps going
+after Ready, so a later change is reported.
+
+Drift: fields of the Service's `spec` owned by another field manager (a `kubectl edit`, another
+controller) are reported in the status message, naming the manager and fields; the registry does
+not re-apply by itself. The next deploy of the agent (any `par deploy`, traffic change or
+rollback) applies PAR's desired state with `force`, taking those fields back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import os
+import random
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,8 +33,8 @@ from typing import Any, TypeVar, cast
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from registry import manifests
 from registry.backends.base import (
@@ -38,6 +53,11 @@ T = TypeVar("T")
 APPLY = "application/apply-patch+yaml"
 _PLURALS = {"Service": "services", "Broker": "brokers", "Trigger": "triggers"}
 _SHOWN = ("ConfigurationsReady", "RoutesReady", "Ready")
+WATCH_SECONDS = 240  # one watch request's server-side timeout; then it is opened again from where it was
+BACKOFF = (0.25, 15.0)  # first and longest wait between attempts while the API server is away
+_TIMEOUT = (5.0, 30.0)  # connect, read: a hung API server fails a call instead of hanging it
+_OPENED = "OPENED"  # not a Kubernetes event type: the watch request was answered 200
+log = logging.getLogger("registry.knative")
 
 
 def status_from_service(obj: dict[str, Any] | None) -> DeploymentStatus:
@@ -57,14 +77,18 @@ def status_from_service(obj: dict[str, Any] | None) -> DeploymentStatus:
         for c in status.get("conditions", [])
         if c.get("type") in _SHOWN
     )
-    stale = status.get("observedGeneration", 0) < meta.get("generation", 0)
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        conditions = ()  # Knative has not seen this spec yet: they describe the previous one
     ready = next((c for c in conditions if c.type == "Ready"), None)
-    if stale or ready is None or ready.status == "Unknown":
-        phase, message = Phase.deploying, ready.message if ready and not stale else None
+    if ready is None or ready.status == "Unknown":
+        phase, message = Phase.deploying, ready.message if ready else None
     elif ready.status == "True":
         phase, message = Phase.ready, None
     else:
         phase, message = Phase.failed, ": ".join(p for p in (ready.reason, ready.message) if p) or "not ready"
+    drift = drifted(meta)
+    if drift:
+        message = f"{message}; {drift}" if message else drift
     return DeploymentStatus(
         phase=phase,
         url=status.get("url") if phase is Phase.ready else None,
@@ -72,6 +96,29 @@ def status_from_service(obj: dict[str, Any] | None) -> DeploymentStatus:
         message=message,
         generation=int(generation) if generation and generation.isdigit() else None,
     )
+
+
+def drifted(meta: dict[str, Any]) -> str | None:
+    """Who else owns fields of the Service's spec (status writes do not count), as a sentence."""
+    others: dict[str, list[str]] = {}
+    for entry in meta.get("managedFields") or []:
+        spec = (entry.get("fieldsV1") or {}).get("f:spec")
+        if entry.get("manager") != manifests.FIELD_MANAGER and not entry.get("subresource") and spec:
+            others.setdefault(entry.get("manager") or "unknown", []).extend(_paths(spec, "spec"))
+    if not others:
+        return None
+    owners = "; ".join(
+        f"{manager} ({', '.join(sorted(set(paths))[:4])})" for manager, paths in sorted(others.items())
+    )
+    return f"changed outside PAR by {owners}: left as is until the next deploy re-applies it"
+
+
+def _paths(fields: dict[str, Any], prefix: str) -> list[str]:
+    """Field paths of a managedFields `fieldsV1` tree, stopping where list items (`k:`/`v:`) begin."""
+    named = {key[2:]: sub for key, sub in fields.items() if key.startswith("f:")}
+    if not named:
+        return [prefix]
+    return [path for name, sub in named.items() for path in _paths(sub or {}, f"{prefix}.{name}")]
 
 
 class KnativeBackend(DeployBackend):
@@ -173,76 +220,208 @@ class KnativeBackend(DeployBackend):
     async def watch(
         self, namespace: str, agent: str, max_wait: float = 300.0
     ) -> AsyncIterator[DeploymentStatus]:
-        """The Service's status now, then on every change (a Kubernetes watch), until terminal."""
-        deadline = time.monotonic() + max_wait
-        current = await self._get(manifests.SERVING, "Service", namespace, agent)
-        last = status_from_service(current)
-        yield last
-        if last.terminal and last.phase is not Phase.absent:
-            return
-        since = (current or {}).get("metadata", {}).get("resourceVersion")
-        async for event_type, obj in self._events(namespace, agent, since, deadline):
-            status = status_from_service(None if event_type == "DELETED" else obj)
-            if status != last:
-                last = status
-                yield status
-                if status.terminal:
-                    return
+        """The Service's status now, then on every change, until terminal (a Service not there
+        yet is waited for) or `max_wait` seconds."""
+        first = True
+        async for status in self._changes(namespace, agent, time.monotonic() + max_wait):
+            yield status
+            if status.terminal and not (first and status.phase is Phase.absent):
+                return
+            first = False
 
-    async def _events(
-        self, namespace: str, name: str, since: str | None, deadline: float
+    def follow(self, namespace: str, agent: str, max_wait: float = 300.0) -> AsyncIterator[DeploymentStatus]:
+        """Past Ready too: a revision can fail later and another field manager can change the
+        Service, and the stored status must show it. Ends once the Service is absent (deleted)
+        or the caller stops; an API server that is away is waited for, however long."""
+        return self._until_absent(namespace, agent)
+
+    async def _until_absent(self, namespace: str, agent: str) -> AsyncIterator[DeploymentStatus]:
+        async for status in self._changes(namespace, agent, None):
+            yield status
+            if status.phase is Phase.absent:
+                return
+
+    async def _changes(
+        self, namespace: str, name: str, deadline: float | None
+    ) -> AsyncIterator[DeploymentStatus]:
+        """The current status, then each change, until `deadline` (None: until the caller stops).
+        List, then watch from the list's resourceVersion; a watch that ends is opened again from
+        the last version seen, `410 Gone` lists again, and any failure to reach or be answered by
+        the API server is retried with capped exponential backoff."""
+        last: DeploymentStatus | None = None
+        since: str | None = None  # the resourceVersion to watch from; None lists first
+        outage = _Outage(f"{namespace}/{name}")
+        while deadline is None or deadline > time.monotonic():
+            remaining = WATCH_SECONDS if deadline is None else deadline - time.monotonic()
+            opened, events = time.monotonic(), 0
+            try:
+                if since is None:
+                    current, since = await self._list(namespace, name)
+                    outage.answered()
+                    if (status := status_from_service(current)) != last:
+                        last = status
+                        yield status
+                async for event_type, obj in self._watch_once(namespace, name, since, remaining):
+                    outage.answered()
+                    if event_type == _OPENED:
+                        continue
+                    events += 1
+                    since = obj.get("metadata", {}).get("resourceVersion") or since
+                    if event_type == "BOOKMARK":
+                        continue
+                    status = status_from_service(None if event_type == "DELETED" else obj)
+                    if status != last:
+                        last = status
+                        yield status
+            except ApiException as exc:
+                if exc.status == 410:  # that resourceVersion is gone from the server's history
+                    log.info("resourceVersion expired, listing again", extra={"agent": outage.where})
+                    since = None
+                    continue
+                problem = f"answered {exc.status}: {_reason(exc)}"
+            except Exception as exc:  # urllib3's connection errors, timeouts, a cut stream
+                problem = f"unreachable: {type(exc).__name__}: {exc}"
+            else:
+                if events or time.monotonic() - opened > 1.0:
+                    continue  # a watch that ran its course: open the next one at once
+                problem = "closed the watch at once"
+            delay = outage.failed(problem)
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(delay)
+
+    async def _list(self, namespace: str, name: str) -> tuple[dict[str, Any] | None, str]:
+        """The Service (or None) and the resourceVersion to watch it from."""
+        group, version = manifests.SERVING.split("/")
+        found = cast(
+            "dict[str, Any]",
+            await asyncio.to_thread(
+                self.custom.list_namespaced_custom_object,
+                group,
+                version,
+                namespace,
+                "services",
+                field_selector=f"metadata.name={name}",
+                _request_timeout=_TIMEOUT,
+            ),
+        )
+        items = found.get("items") or []
+        return (items[0] if items else None), found["metadata"]["resourceVersion"]
+
+    async def _watch_once(
+        self, namespace: str, name: str, since: str, seconds: float
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """One watch request from `since`, read in a worker thread. An ERROR event raises its
+        Status as an ApiException (410 among them); a request that fails raises what it raised."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        watcher, stopped = k8s_watch.Watch(), threading.Event()
         group, version = manifests.SERVING.split("/")
+        lock, stream = threading.Lock(), _Stream()
+        seconds = max(1, int(seconds))
+
+        def post(item: tuple[str, Any]) -> None:
+            if not stream.stopped:
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def pump() -> None:
+            response: Any = None
             try:
-                while (remaining := deadline - time.monotonic()) > 0:
-                    kwargs: dict[str, Any] = {
-                        "field_selector": f"metadata.name={name}",
-                        "timeout_seconds": max(1, int(remaining)),
-                    }
-                    if since:
-                        kwargs["resource_version"] = since
-                    for event in watcher.stream(
-                        self.custom.list_namespaced_custom_object,
-                        group,
-                        version,
-                        namespace,
-                        "services",
-                        **kwargs,
-                    ):
-                        loop.call_soon_threadsafe(queue.put_nowait, (event["type"], event["object"]))
-                    if stopped.is_set():
+                response = self.custom.list_namespaced_custom_object(
+                    group,
+                    version,
+                    namespace,
+                    "services",
+                    field_selector=f"metadata.name={name}",
+                    resource_version=since,
+                    allow_watch_bookmarks=True,
+                    watch=True,
+                    timeout_seconds=seconds,
+                    _preload_content=False,
+                    _request_timeout=(_TIMEOUT[0], seconds + _TIMEOUT[1]),
+                )
+                with lock:
+                    if stream.stopped:
                         return
+                    stream.response = response
+                if not 200 <= response.status <= 299:
+                    raise ApiException(http_resp=response)
+                post(("event", {"type": _OPENED, "object": {}}))
+                for line in iter_resp_lines(response):
+                    post(("event", json.loads(line)))
+                post(("end", None))
             except Exception as exc:
-                loop.call_soon_threadsafe(queue.put_nowait, ("ERROR", exc))
+                post(("error", exc))
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, ("END", None))
+                if response is not None:
+                    with contextlib.suppress(Exception):
+                        response.close()
 
-        thread = threading.Thread(target=pump, name=f"watch-{namespace}-{name}", daemon=True)
-        thread.start()
+        threading.Thread(target=pump, name=f"watch-{namespace}-{name}", daemon=True).start()
         try:
             while True:
-                try:
-                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                        kind, payload = await queue.get()
-                except TimeoutError:
+                kind, payload = await queue.get()
+                if kind == "end":
                     return
-                if kind == "END":
-                    return
-                if kind == "ERROR":
-                    raise BackendError(f"watching {namespace}/{name} failed: {payload}")
-                yield kind, payload
+                if kind == "error":
+                    raise payload
+                if payload.get("type") == "ERROR":
+                    failure = payload.get("object") or {}
+                    raise ApiException(status=failure.get("code"), body=json.dumps(failure))
+                yield payload["type"], payload["object"]
         finally:
-            stopped.set()
-            watcher.stop()
+            with lock:
+                stream.stopped = True
+                stream.cut()
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.api.close)
+
+
+class _Outage:
+    """Whether the API server answers one watch's requests; logged when that changes, not on
+    every retry. `failed` returns how long to wait before the next attempt."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.problem: str | None = None
+        self.failures = 0
+        self.since = 0.0
+
+    def failed(self, problem: str) -> float:
+        if self.problem is None:
+            self.since = time.monotonic()
+        if problem.split(":")[0] != (self.problem or "").split(":")[0]:
+            log.warning(
+                "Kubernetes API %s; retrying with backoff until it answers",
+                problem,
+                extra={"agent": self.where},
+            )
+        self.problem, self.failures = problem, self.failures + 1
+        return min(BACKOFF[1], BACKOFF[0] * 2 ** (self.failures - 1)) * random.uniform(0.5, 1.0)
+
+    def answered(self) -> None:
+        if self.problem is not None:
+            after = round(time.monotonic() - self.since, 1)
+            log.info("watch resumed", extra={"agent": self.where, "after_s": after})
+        self.problem, self.failures = None, 0
+
+
+class _Stream:
+    """The open response of a watch a worker thread reads, and whether its reader was told to stop."""
+
+    def __init__(self) -> None:
+        self.response: Any = None
+        self.stopped = False
+
+    def cut(self) -> None:
+        """Wake the reader blocked in the response: shut the socket down. (Closing the response
+        here would wait on the lock the blocked read holds, stalling the event loop.)"""
+        sock = getattr(getattr(self.response, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _api_error(exc: ApiException) -> BackendError:

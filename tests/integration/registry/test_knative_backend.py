@@ -1,5 +1,11 @@
-"""The Knative backend against FakeKubeAPI (a fake Kubernetes API server: see its docstring for
-what it does and does not model), and the registry driving it end to end."""
+"""The Knative backend against a real Kubernetes API server (tests.support.kube_apiserver: etcd,
+kube-apiserver v1.34, Knative's CRDs, the registry's shipped RBAC), and the registry driving it.
+
+The backend runs with the registry's own identity, bound only to what `knative/registry/rbac.yaml`
+grants. Knative's controller is played through the status subresource with admin credentials.
+Two tests keep FakeKubeAPI, for what this server cannot be made to do: Knative's admission webhook
+(no Knative webhook runs here) and an API server answering 500 on demand.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,18 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from registry.backends.base import (
     BackendError,
     BackendRejected,
     DeploymentSpec,
+    DeploymentStatus,
     Phase,
     Scaling,
     TriggerSpec,
@@ -23,11 +33,12 @@ from registry.backends.base import (
 from registry.backends.knative import KnativeBackend
 from registry.settings import RegistrySettings
 from tests.support.fake_kube_api import FakeKubeAPI, running_fake_kube_api
+from tests.support.kube_apiserver import CONTROLLER, KubeAPIServer
 from tests.support.net import free_port
-from tests.support.registry import run_registry
+from tests.support.registry import RunningRegistry, run_registry
 
 pytestmark = pytest.mark.integration
-SERVING = ("serving.knative.dev", "v1", "services")
+SERVING = "serving.knative.dev/v1"
 SHA = "c" * 64
 READY = {
     "url": "http://demo-agent.default.example.com",
@@ -37,38 +48,49 @@ READY = {
         {"type": "Ready", "status": "True"},
     ],
 }
+PROGRESSING = {
+    "conditions": [
+        {
+            "type": "Ready",
+            "status": "Unknown",
+            "reason": "RevisionMissing",
+            "message": "Configuration is waiting for a Revision to become ready.",
+        }
+    ]
+}
 
 
-def wait_until_ready(c: httpx.Client, within: float = 15.0) -> dict:
-    """The agent's stored status once `ready` (or the last one seen after `within` seconds)."""
-    deadline = time.monotonic() + within
-    while True:
-        status = c.get("/v1/namespaces/default/agents/demo-agent").json()["status"]
-        if status["phase"] == "ready" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.1)
+def failed(message: str) -> dict[str, Any]:
+    return {
+        "conditions": [
+            {
+                "type": "ConfigurationsReady",
+                "status": "False",
+                "reason": "RevisionFailed",
+                "message": message,
+            },
+            {"type": "Ready", "status": "False", "reason": "RevisionFailed", "message": message},
+        ]
+    }
 
 
 @pytest.fixture
-def fake_kube() -> Iterator[FakeKubeAPI]:
-    with running_fake_kube_api() as fake:
-        yield fake
-
-
-@pytest.fixture
-def backend(fake_kube: FakeKubeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KnativeBackend:
-    monkeypatch.setenv("KUBECONFIG", str(fake_kube.kubeconfig(tmp_path / "kubeconfig")))
+def backend(kube_apiserver: KubeAPIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KnativeBackend:
+    """The backend as the registry builds it: KUBECONFIG with the registry's token."""
+    monkeypatch.setenv("KUBECONFIG", str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig")))
     return KnativeBackend.from_settings(RegistrySettings(data_dir=tmp_path))
 
 
-def spec(generation: int = 1, max_scale: int = 3) -> DeploymentSpec:
+def spec(
+    namespace: str, generation: int = 1, max_scale: int = 3, revision: str = "demo-agent-0-1-0"
+) -> DeploymentSpec:
     return DeploymentSpec(
-        namespace="default",
+        namespace=namespace,
         agent="demo-agent",
         versions=(
             VersionTarget(
                 version="0.1.0",
-                revision="demo-agent-0-1-0",
+                revision=revision,
                 percent=100,
                 sha256=SHA,
                 artifact_url=f"http://registry/v1/artifacts/{SHA}",
@@ -76,158 +98,197 @@ def spec(generation: int = 1, max_scale: int = 3) -> DeploymentSpec:
             ),
         ),
         scaling=Scaling(max_scale=max_scale),
-        k_sink="http://broker/default/default",
+        k_sink=f"http://broker/{namespace}/default",
         generation=generation,
     )
 
 
 async def test_deploy_is_a_server_side_apply_by_par_registry(
-    backend: KnativeBackend, fake_kube: FakeKubeAPI
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str
 ) -> None:
-    status = await backend.deploy(spec())
-    assert status.phase is Phase.deploying and status.generation == 1
-    applies = [r for r in fake_kube.requests if r["method"] == "PATCH"]
-    assert [r["path"] for r in applies] == [
-        "/apis/eventing.knative.dev/v1/namespaces/default/brokers/default",
-        "/apis/serving.knative.dev/v1/namespaces/default/services/demo-agent",
-    ]
-    for r in applies:
-        assert r["content_type"].startswith("application/apply-patch+yaml")
-        assert r["query"]["fieldManager"] == "par-registry" and r["query"]["force"] == "true"
-    service = fake_kube.get(*SERVING, "default", "demo-agent")
-    assert service is not None and service["metadata"]["managedFields"][0]["manager"] == "par-registry"
+    status = await backend.deploy(spec(kube_namespace))
+    assert status.phase is Phase.deploying and status.generation == 1 and status.conditions == ()
+    service = kube_apiserver.get(SERVING, "services", kube_namespace, "demo-agent")
+    broker = kube_apiserver.get("eventing.knative.dev/v1", "brokers", kube_namespace, "default")
+    assert service is not None and broker is not None
+    for obj in (service, broker):
+        assert [(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]] == [
+            ("par-registry", "Apply")
+        ]
     # Applying the same spec again changes nothing; a new spec is a new generation in place.
-    await backend.deploy(spec())
-    assert fake_kube.get(*SERVING, "default", "demo-agent")["metadata"]["generation"] == 1
-    with pytest.raises(BackendRejected, match="without a name change"):  # Knative's immutability rule
-        await backend.deploy(spec(generation=2, max_scale=5))
-    renamed = spec(generation=2, max_scale=5)
-    renamed = renamed.model_copy(
-        update={"versions": (renamed.versions[0].model_copy(update={"revision": "demo-agent-0-1-0-g2"}),)}
+    await backend.deploy(spec(kube_namespace))
+    assert (
+        kube_apiserver.get(SERVING, "services", kube_namespace, "demo-agent")["metadata"]["generation"] == 1
     )
-    await backend.deploy(renamed)
-    again = fake_kube.get(*SERVING, "default", "demo-agent")
+    await backend.deploy(spec(kube_namespace, generation=2, max_scale=5, revision="demo-agent-0-1-0-g2"))
+    again = kube_apiserver.get(SERVING, "services", kube_namespace, "demo-agent")
     assert again["metadata"]["generation"] == 2
     assert again["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "5"
 
 
-async def test_watch_follows_conditions_to_ready(backend: KnativeBackend, fake_kube: FakeKubeAPI) -> None:
-    await backend.deploy(spec())
-    seen = []
+async def test_the_registry_identity_has_the_shipped_verbs_only(
+    backend: KnativeBackend, kube_namespace: str
+) -> None:
+    """RBAC is real: what rbac.yaml does not grant is refused (a missing verb would fail the
+    other tests the same way)."""
+    core = k8s.CoreV1Api(backend.api)
+    with pytest.raises(k8s.ApiException) as refused:
+        await asyncio.to_thread(core.list_namespaced_secret, kube_namespace)
+    assert refused.value.status == 403
+    custom = backend.custom
+    with pytest.raises(k8s.ApiException) as status_write:  # status belongs to Knative's controller
+        await asyncio.to_thread(
+            custom.patch_namespaced_custom_object_status,
+            "serving.knative.dev",
+            "v1",
+            kube_namespace,
+            "services",
+            "demo-agent",
+            {"status": {}},
+        )
+    assert status_write.value.status == 403
+
+
+async def test_watch_follows_conditions_to_ready(
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str
+) -> None:
+    await backend.deploy(spec(kube_namespace))
+    seen: list[DeploymentStatus] = []
 
     async def follow() -> None:
-        async for status in backend.watch("default", "demo-agent", max_wait=20):
+        async for status in backend.watch(kube_namespace, "demo-agent", max_wait=20):
             seen.append(status)
 
     task = asyncio.create_task(follow())
-    await asyncio.sleep(0.3)
-    progressing = {
-        "conditions": [
-            {
-                "type": "Ready",
-                "status": "Unknown",
-                "reason": "RevisionMissing",
-                "message": "Configuration is waiting for a Revision to become ready.",
-            }
-        ]
-    }
-    await asyncio.to_thread(fake_kube.set_status, *SERVING, "default", "demo-agent", progressing)
-    await asyncio.sleep(0.3)
-    await asyncio.to_thread(fake_kube.set_status, *SERVING, "default", "demo-agent", READY)
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(
+        kube_apiserver.set_status, SERVING, "services", kube_namespace, "demo-agent", PROGRESSING
+    )
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(
+        kube_apiserver.set_status, SERVING, "services", kube_namespace, "demo-agent", READY
+    )
     await asyncio.wait_for(task, 15)
     assert [s.phase for s in seen] == [Phase.deploying, Phase.deploying, Phase.ready]
     assert "waiting for a Revision" in (seen[1].message or "")
     assert seen[-1].url == "http://demo-agent.default.example.com"
     assert [c.type for c in seen[-1].conditions] == ["ConfigurationsReady", "RoutesReady", "Ready"]
-    assert (await backend.status("default", "demo-agent")).phase is Phase.ready
+    assert (await backend.status(kube_namespace, "demo-agent")).phase is Phase.ready
+
+
+async def test_conditions_of_an_earlier_generation_are_not_reported(
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str
+) -> None:
+    """`par deploy` printed the previous generation's Ready=True as the new rollout's progress."""
+    await backend.deploy(spec(kube_namespace))
+    kube_apiserver.set_status(SERVING, "services", kube_namespace, "demo-agent", READY)
+    assert (await backend.status(kube_namespace, "demo-agent")).phase is Phase.ready
+    second = await backend.deploy(
+        spec(kube_namespace, generation=2, max_scale=5, revision="demo-agent-0-1-0-g2")
+    )
+    assert second.phase is Phase.deploying and second.conditions == () and second.url is None
+    kube_apiserver.set_status(SERVING, "services", kube_namespace, "demo-agent", PROGRESSING)
+    observed = await backend.status(kube_namespace, "demo-agent")
+    assert [(c.type, c.status) for c in observed.conditions] == [("Ready", "Unknown")]
 
 
 async def test_failed_revision_is_reported_with_its_reason(
-    backend: KnativeBackend, fake_kube: FakeKubeAPI
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str
 ) -> None:
-    await backend.deploy(spec())
-    failed = {
-        "conditions": [
-            {
-                "type": "ConfigurationsReady",
-                "status": "False",
-                "reason": "RevisionFailed",
-                "message": 'Revision "demo-agent-0-1-0" failed with message: back-off pulling image',
-            },
-            {
-                "type": "Ready",
-                "status": "False",
-                "reason": "RevisionFailed",
-                "message": 'Revision "demo-agent-0-1-0" failed with message: back-off pulling image',
-            },
-        ]
-    }
-    await asyncio.to_thread(fake_kube.set_status, *SERVING, "default", "demo-agent", failed)
-    status = await backend.status("default", "demo-agent")
+    await backend.deploy(spec(kube_namespace))
+    message = 'Revision "demo-agent-0-1-0" failed with message: back-off pulling image'
+    kube_apiserver.set_status(SERVING, "services", kube_namespace, "demo-agent", failed(message))
+    status = await backend.status(kube_namespace, "demo-agent")
     assert status.phase is Phase.failed
     assert (
         status.message and status.message.startswith("RevisionFailed: ") and "pulling image" in status.message
     )
 
 
-async def test_undeploy_and_triggers(backend: KnativeBackend, fake_kube: FakeKubeAPI) -> None:
-    await backend.deploy(spec())
-    await backend.undeploy("default", "demo-agent")
-    await backend.undeploy("default", "demo-agent")  # not an error when gone
-    assert (await backend.status("default", "demo-agent")).phase is Phase.absent
+async def test_undeploy_and_triggers(
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str
+) -> None:
+    await backend.deploy(spec(kube_namespace))
+    await backend.undeploy(kube_namespace, "demo-agent")
+    await backend.undeploy(kube_namespace, "demo-agent")  # not an error when gone
+    assert (await backend.status(kube_namespace, "demo-agent")).phase is Phase.absent
     trigger = TriggerSpec(
-        namespace="default",
+        namespace=kube_namespace,
         name="on-order",
         filters={"type": "order.created"},
         subscriber_agent="demo-agent",
         ordering="ordered",
     )
     await backend.apply_trigger(trigger)
-    stored = fake_kube.get("eventing.knative.dev", "v1", "triggers", "default", "on-order")
-    assert stored["spec"]["subscriber"]["ref"]["name"] == "demo-agent"
-    await backend.delete_trigger("default", "on-order")
-    await backend.delete_trigger("default", "on-order")
-    assert fake_kube.get("eventing.knative.dev", "v1", "triggers", "default", "on-order") is None
+    stored = kube_apiserver.get("eventing.knative.dev/v1", "triggers", kube_namespace, "on-order")
+    assert stored is not None and stored["spec"]["subscriber"]["ref"]["name"] == "demo-agent"
+    assert stored["metadata"]["annotations"]["kafka.eventing.knative.dev/delivery.order"] == "ordered"
+    await backend.delete_trigger(kube_namespace, "on-order")
+    await backend.delete_trigger(kube_namespace, "on-order")
+    assert kube_apiserver.get("eventing.knative.dev/v1", "triggers", kube_namespace, "on-order") is None
 
 
-async def test_api_server_errors_become_backend_errors(
-    backend: KnativeBackend, fake_kube: FakeKubeAPI
+async def test_refusals_and_an_absent_server_become_backend_errors(
+    backend: KnativeBackend, kube_namespace: str
 ) -> None:
-    fake_kube.fail_with = 500
-    with pytest.raises(BackendError, match="500"):
-        await backend.deploy(spec())
-    fake_kube.fail_with = None
-    bad = spec().model_copy(update={"agent": "Not_A_Name"})
+    bad = spec(kube_namespace).model_copy(update={"agent": "Not_A_Name"})
     with pytest.raises(BackendRejected, match="422"):  # not a DNS-1123 name: the object is refused
         await backend.deploy(bad)
-    from kubernetes import client as k8s
-
     nowhere = k8s.Configuration()
     nowhere.host = f"http://127.0.0.1:{free_port()}"
     nowhere.retries = 0
     with pytest.raises(BackendError, match="unreachable"):
-        await KnativeBackend(k8s.ApiClient(nowhere)).status("default", "x")
+        await KnativeBackend(k8s.ApiClient(nowhere)).status(kube_namespace, "x")
+
+
+# --- the registry driving the backend --------------------------------------------------------
+
+
+@pytest.fixture
+def registry_backend(kube_apiserver: KubeAPIServer, tmp_path: Path) -> Iterator[KnativeBackend]:
+    kubeconfig = kube_apiserver.kubeconfig(tmp_path / "kubeconfig")
+    yield KnativeBackend(k8s_config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def stored_status(c: httpx.Client, namespace: str, until: Any, within: float = 20.0) -> dict[str, Any]:
+    """The agent's stored status once `until(status)` holds (or the last one after `within` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        status = c.get(f"/v1/namespaces/{namespace}/agents/demo-agent").json()["status"]
+        if until(status) or time.monotonic() > deadline:
+            return dict(status)
+        time.sleep(0.1)
+
+
+def is_ready(status: dict[str, Any]) -> bool:
+    return bool(status["phase"] == "ready")
+
+
+def upload(registry: RunningRegistry, c: httpx.Client, namespace: str, apkg: Path) -> str:
+    with apkg.open("rb") as fh:
+        answer = c.post(f"/v1/namespaces/{namespace}/packages", files={"file": ("a.apkg", fh)})
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["sha256"])
 
 
 def test_registry_deploys_through_knative_and_records_readiness(
-    fake_kube: FakeKubeAPI, tmp_path: Path, demo_apkg_kit: Path
+    kube_apiserver: KubeAPIServer, kube_namespace: str, tmp_path: Path, demo_apkg_kit: Path
 ) -> None:
-    from kubernetes import config as k8s_config
-
-    api = k8s_config.new_client_from_config(config_file=str(fake_kube.kubeconfig(tmp_path / "kubeconfig")))
-    settings = RegistrySettings(data_dir=tmp_path / "reg")
-    with run_registry(settings, KnativeBackend(api)) as registry, registry.client() as c:
-        with demo_apkg_kit.open("rb") as fh:
-            sha = c.post("/v1/namespaces/default/packages", files={"file": ("a.apkg", fh)}).json()["sha256"]
-        deployed = c.put("/v1/namespaces/default/agents/demo-agent/deployment", json={"max_scale": 2}).json()
+    ns, kubeconfig = kube_namespace, kube_apiserver.kubeconfig(tmp_path / "kubeconfig")
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=str(kubeconfig)))
+    with (
+        run_registry(RegistrySettings(data_dir=tmp_path / "reg"), backend) as registry,
+        registry.client() as c,
+    ):
+        sha = upload(registry, c, ns, demo_apkg_kit)
+        deployed = c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={"max_scale": 2}).json()
         assert deployed["status"]["phase"] == "deploying"
-        service = fake_kube.get(*SERVING, "default", "demo-agent")
+        service = kube_apiserver.get(SERVING, "services", ns, "demo-agent")
+        assert service is not None
         env = {e["name"]: e["value"] for e in service["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env["PACKAGE_URL"] == f"{registry.url}/v1/artifacts/{sha}" and env["PACKAGE_SHA256"] == sha
-        time.sleep(0.3)
-        fake_kube.set_status(*SERVING, "default", "demo-agent", READY)
-        status = wait_until_ready(c)
-        assert status == {
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        assert stored_status(c, ns, is_ready) == {
             "phase": "ready",
             "url": "http://demo-agent.default.example.com",
             "conditions": [
@@ -237,43 +298,158 @@ def test_registry_deploys_through_knative_and_records_readiness(
             ],
             "message": None,
         }
-        # Redeploying the same version with other scaling needs a new revision name on Knative.
-        again = c.put("/v1/namespaces/default/agents/demo-agent/deployment", json={"max_scale": 4})
+        # Redeploying the same version with other scaling needs a new revision name on Knative,
+        # and the answer shows no conditions until Knative has seen the new generation.
+        again = c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={"max_scale": 4})
         assert again.status_code == 200, again.text
         assert again.json()["traffic"][0]["revision"] == "demo-agent-0-1-0-g2"
-        service = fake_kube.get(*SERVING, "default", "demo-agent")
+        assert again.json()["status"] == {
+            "phase": "deploying",
+            "url": None,
+            "conditions": [],
+            "message": None,
+        }
+        service = kube_apiserver.get(SERVING, "services", ns, "demo-agent")
+        assert service is not None
         assert service["spec"]["template"]["metadata"]["name"] == "demo-agent-0-1-0-g2"
         assert service["spec"]["traffic"][0]["revisionName"] == "demo-agent-0-1-0-g2"
-        same = c.put("/v1/namespaces/default/agents/demo-agent/deployment", json={"max_scale": 4}).json()
+        same = c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={"max_scale": 4}).json()
         assert same["traffic"][0]["revision"] == "demo-agent-0-1-0-g2"  # same configuration, same revision
-        assert c.delete("/v1/namespaces/default/agents/demo-agent").status_code == 204
-        assert fake_kube.get(*SERVING, "default", "demo-agent") is None
+        assert c.delete(f"/v1/namespaces/{ns}/agents/demo-agent").status_code == 204
+        assert kube_apiserver.get(SERVING, "services", ns, "demo-agent") is None
 
 
 def test_a_restarted_registry_follows_rollouts_again(
-    fake_kube: FakeKubeAPI, tmp_path: Path, demo_apkg_kit: Path
+    kube_apiserver: KubeAPIServer, kube_namespace: str, tmp_path: Path, demo_apkg_kit: Path
 ) -> None:
-    from kubernetes import config as k8s_config
-
-    kubeconfig = str(fake_kube.kubeconfig(tmp_path / "kubeconfig"))
+    ns, kubeconfig = kube_namespace, str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig"))
     settings = RegistrySettings(data_dir=tmp_path / "reg")
-    with (
-        run_registry(
-            settings, KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
-        ) as r,
-        r.client() as c,
-        demo_apkg_kit.open("rb") as fh,
-    ):
-        c.post("/v1/namespaces/default/packages", files={"file": ("a.apkg", fh)})
-        assert c.put("/v1/namespaces/default/agents/demo-agent/deployment", json={}).json()["status"][
-            "phase"
-        ] == ("deploying")
-    fake_kube.set_status(*SERVING, "default", "demo-agent", READY)  # became ready while the registry was down
-    with (
-        run_registry(
-            settings, KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
-        ) as r,
-        r.client() as c,
-    ):
-        status = wait_until_ready(c)
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        upload(registry, c, ns, demo_apkg_kit)
+        deployed = c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={}).json()
+        assert deployed["status"]["phase"] == "deploying"
+    kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)  # while the registry was down
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        status = stored_status(c, ns, is_ready)
         assert status["phase"] == "ready" and status["url"] == READY["url"]
+
+
+# --- what real API servers do: restarts, expired resourceVersions, other field managers -------
+
+
+def test_status_converges_after_the_api_server_restarts_mid_rollout(
+    kube_apiserver: KubeAPIServer,
+    kube_namespace: str,
+    tmp_path: Path,
+    demo_apkg_kit: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The watch outlives the API server: refused connections are retried with backoff for as
+    long as it is away, the resourceVersion it held is gone afterwards (410, listed again), and
+    the status Knative writes after the restart reaches the registry without restarting it."""
+    ns, kubeconfig = kube_namespace, str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig"))
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    caplog.set_level("INFO", logger="registry.knative")
+    with (
+        run_registry(RegistrySettings(data_dir=tmp_path / "reg"), backend) as registry,
+        registry.client() as c,
+    ):
+        upload(registry, c, ns, demo_apkg_kit)
+        c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={})
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", PROGRESSING)
+        assert stored_status(c, ns, lambda s: s["message"] is not None)["message"] == (
+            "Configuration is waiting for a Revision to become ready."
+        )
+        kube_apiserver.stop_apiserver()
+        time.sleep(4)  # longer than three quick client retries: the old watch gave up here for good
+        kube_apiserver.start_apiserver()
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        status = stored_status(c, ns, is_ready, within=60)
+        assert status["phase"] == "ready", status
+        # A second restart after Ready: status keeps following (a revision failing later is seen).
+        kube_apiserver.restart()
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", failed("pod crash-looping"))
+        status = stored_status(c, ns, lambda s: s["phase"] == "failed", within=60)
+        assert status["phase"] == "failed" and "crash-looping" in status["message"], status
+    messages = [r.getMessage() for r in caplog.records if r.name == "registry.knative"]
+    assert any("retrying with backoff" in m for m in messages), messages
+    assert any("resourceVersion expired" in m for m in messages), messages
+    assert any(m == "watch resumed" for m in messages), messages
+    assert sum("retrying with backoff" in m for m in messages) <= 6, messages  # state changes, not retries
+
+
+def test_drift_by_another_field_manager_is_reported_not_overwritten(
+    kube_apiserver: KubeAPIServer, kube_namespace: str, tmp_path: Path, demo_apkg_kit: Path
+) -> None:
+    ns, kubeconfig = kube_namespace, str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig"))
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    path = f"/apis/{SERVING}/namespaces/{ns}/services/demo-agent"
+    scale = "autoscaling.knative.dev/max-scale"
+    with (
+        run_registry(RegistrySettings(data_dir=tmp_path / "reg"), backend) as registry,
+        registry.client() as c,
+    ):
+        upload(registry, c, ns, demo_apkg_kit)
+        c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={"max_scale": 2})
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        assert stored_status(c, ns, is_ready)["message"] is None
+        # Someone edits the Service by hand (`kubectl edit` is a field manager of its own).
+        edit = {"spec": {"template": {"metadata": {"annotations": {scale: "9"}}}}}
+        with kube_apiserver.client() as admin:
+            answer = admin.patch(
+                path,
+                json=edit,
+                params={"fieldManager": "kubectl-edit"},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            assert answer.status_code == 200, answer.text
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        status = stored_status(c, ns, lambda s: is_ready(s) and "outside PAR" in (s["message"] or ""))
+        assert status["phase"] == "ready", status
+        assert status["message"] == (
+            "changed outside PAR by kubectl-edit (spec.template.metadata.annotations."
+            f"{scale}): left as is until the next deploy re-applies it"
+        )
+        time.sleep(1)  # the registry does not fight the edit
+        service = kube_apiserver.get(SERVING, "services", ns, "demo-agent")
+        assert service is not None and service["spec"]["template"]["metadata"]["annotations"][scale] == "9"
+        # The next deploy applies PAR's desired state with force: the edit is taken back.
+        c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={"max_scale": 3})
+        service = kube_apiserver.get(SERVING, "services", ns, "demo-agent")
+        assert service is not None and service["spec"]["template"]["metadata"]["annotations"][scale] == "3"
+        assert {m["manager"] for m in service["metadata"]["managedFields"]} == {"par-registry", CONTROLLER}
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        assert stored_status(c, ns, is_ready)["message"] is None
+
+
+# --- FakeKubeAPI: only what the real server here cannot be made to do ------------------------
+
+
+@pytest.fixture
+def fake_backend(tmp_path: Path) -> Iterator[tuple[KnativeBackend, FakeKubeAPI]]:
+    with running_fake_kube_api() as fake:
+        kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig")
+        yield KnativeBackend(k8s_config.new_client_from_config(config_file=str(kubeconfig))), fake
+
+
+async def test_a_knative_webhook_refusal_is_a_rejection(
+    fake_backend: tuple[KnativeBackend, FakeKubeAPI],
+) -> None:
+    """No Knative webhook runs with the real API server: its refusal of a changed template under
+    the same revision name comes from the fake."""
+    backend, _ = fake_backend
+    await backend.deploy(spec("default"))
+    with pytest.raises(BackendRejected, match="without a name change"):
+        await backend.deploy(spec("default", generation=2, max_scale=5))
+
+
+async def test_an_api_server_error_is_a_backend_error(
+    fake_backend: tuple[KnativeBackend, FakeKubeAPI],
+) -> None:
+    backend, fake = fake_backend
+    fake.fail_with = 500
+    with pytest.raises(BackendError, match="500") as raised:
+        await backend.deploy(spec("default"))
+    assert not isinstance(raised.value, BackendRejected)
