@@ -180,6 +180,24 @@ def check_service(obj: dict[str, Any], limits: Limits = Limits()) -> None:
         raise _out_of_bounds(timeout, 0, limit, "spec.template.spec.timeoutSeconds")
     for i, container in enumerate(spec.get("containers") or []):
         _check_container(container, f"spec.template.spec.containers[{i}]")
+    _check_traffic(obj.get("spec", {}).get("traffic") or [])
+
+
+def _check_traffic(traffic: list[dict[str, Any]]) -> None:
+    """Route rules (route_validation.go): tags are unique DNS-1035 labels, percents sum to 100."""
+    tagged: dict[str, int] = {}
+    for i, target in enumerate(traffic):
+        tag = target.get("tag")
+        if not tag:
+            continue
+        _dns_1035(tag, f"spec.traffic[{i}].tag")
+        if tag in tagged:
+            where = f"spec.traffic[{i}].tag, spec.traffic[{tagged[tag]}].tag"
+            raise Refused(where, f'Multiple definitions for "{tag}"')
+        tagged[tag] = i
+    total = sum(target.get("percent") or 0 for target in traffic)
+    if traffic and total != 100:
+        raise Refused("spec.traffic", f"Traffic targets sum to {total}, want 100")
 
 
 def _eventing(parse: Any, obj: dict[str, Any]) -> None:

@@ -55,6 +55,12 @@ def _both(*changes: Callable[[Obj], None]) -> Callable[[Obj], None]:
     return lambda o: [change(o) for change in changes] and None
 
 
+def _traffic(*targets: tuple[str, int]) -> Callable[[Obj], None]:
+    return lambda o: o["spec"].update(traffic=[
+        {"revisionName": f"shop-{tag}", "percent": percent, "tag": tag} for tag, percent in targets
+    ])
+
+
 TEMPLATE = "spec.template.metadata.annotations.autoscaling.knative.dev"
 CONTAINER = "spec.template.spec.containers[0]"
 # rule: (a change Knative accepts, a change it refuses, the field it names, words of its message)
@@ -148,6 +154,19 @@ SERVICE_RULES = {
         )
         for number in (8012, 8013, 8022, 9090, 9091, 8008)
     },
+    "traffic tags are DNS-1035 labels": (
+        lambda o: o["spec"]["traffic"][0].update(tag="v1-0-0"),
+        lambda o: o["spec"]["traffic"][0].update(tag="1-0-0"),
+        "spec.traffic[0].tag", "not a DNS 1035 label",
+    ),
+    "traffic tags are unique": (
+        _traffic(("v1", 50), ("v2", 50)), _traffic(("v1", 50), ("v1", 50)),
+        "spec.traffic[1].tag, spec.traffic[0].tag", 'Multiple definitions for "v1"',
+    ),
+    "traffic sums to 100": (
+        _traffic(("v1", 90), ("v2", 10)), _traffic(("v1", 90), ("v2", 20)),
+        "spec.traffic", "Traffic targets sum to 110, want 100",
+    ),
     "port name h2c or http1": (
         _port(8080, "h2c"), _port(8080, "grpc"), f"{CONTAINER}.ports", "Port name grpc is not allowed",
     ),
