@@ -46,7 +46,7 @@ def agent_card(agent: Agent, base_url: str) -> dict[str, Any]:
         "defaultOutputModes": ["application/json"],
         "skills": [
             {"id": name, "name": name, "description": (fn.__doc__ or "").strip(), "tags": []}
-            for name, fn in sorted(agent.a2a_handlers.items())
+            for name, fn in sorted({**agent.a2a_handlers, **agent.a2a_streams}.items())
         ],
     }
 

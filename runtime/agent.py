@@ -33,6 +33,7 @@ class Agent:
     handler: Callable[..., Any] | None = None
     rest_mount: Callable[..., Any] | None = None
     a2a_handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    a2a_streams: dict[str, Callable[..., Any]] = field(default_factory=dict)  # async generators
     http_app: Any = None
     ui_dir: Path | None = None
 
@@ -49,7 +50,7 @@ class Agent:
         return {
             "invoke": self.handler is not None,
             "rest": self.rest_mount is not None,
-            "a2a": bool(self.a2a_handlers),
+            "a2a": bool(self.a2a_handlers or self.a2a_streams),
             "http_server": self.http_app is not None,
             "ui": self.ui_dir is not None,
         }
@@ -90,9 +91,9 @@ def load(prepared: Prepared) -> Agent:
     if "rest" in entries:
         agent.rest_mount = resolve(entries["rest"], "rest.entry")
     if "a2a" in entries:
-        agent.a2a_handlers = _a2a_handlers(resolve(entries["a2a"], "a2a"))
+        agent.a2a_handlers, agent.a2a_streams = _a2a_handlers(resolve(entries["a2a"], "a2a"))
     if "http_server" in entries:
-        agent.http_app = resolve(entries["http_server"], "http_server", want_callable=False)
+        agent.http_app = asgi_app(resolve(entries["http_server"], "http_server", want_callable=False))
     agent.ui_dir = _ui_dir(prepared)
     return agent
 
@@ -116,8 +117,57 @@ def resolve(spec: str, surface: str, *, want_callable: bool = True) -> Any:
     return target
 
 
-def _a2a_handlers(factory: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
-    """Call the zero-argument a2a factory (bounded: kit-era factories may start a blocking server)."""
+def asgi_app(target: Any) -> Any:
+    """`http_server` as pixell-sdk 0.5 allows it: an ASGI app, an object with `.app` (the SDK's
+    `AgentServer`), or a zero-argument factory of either."""
+    if _zero_argument_function(target):
+        try:
+            target = target()
+        except Exception as exc:
+            raise ApkgError(
+                "entrypoint_unresolved", f"http_server factory raised {type(exc).__name__}: {exc}"
+            ) from exc
+    if not _is_asgi(target) and _is_asgi(getattr(target, "app", None)):
+        target = target.app
+    if not _is_asgi(target):
+        raise ApkgError(
+            "entrypoint_unresolved",
+            f"http_server is a {type(target).__name__}: not an ASGI app, an object with .app, or a factory",
+        )
+    return target
+
+
+def _zero_argument_function(target: Any) -> bool:
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        return False
+    return not any(p.default is p.empty for p in _positional(target))
+
+
+def _is_asgi(target: Any) -> bool:
+    """Callable with (scope, receive, send): a function, or an object whose __call__ takes three."""
+    if target is None or not callable(target) or inspect.isclass(target):
+        return False
+    fn = target if inspect.isfunction(target) or inspect.ismethod(target) else target.__call__
+    try:
+        return len(_positional(fn)) == 3
+    except (TypeError, ValueError):
+        return True  # a builtin or C callable: trust it
+
+
+def _positional(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p for p in inspect.signature(fn).parameters.values() if p.kind in kinds]
+
+
+HandlerMaps = tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]
+
+
+def _a2a_handlers(factory: Callable[..., Any]) -> HandlerMaps:
+    """Call the zero-argument a2a factory (bounded: kit-era factories may start a blocking server).
+
+    It may return `{"custom_handlers": ..., "streaming_handlers": ...}`, an object with a
+    `custom_handlers` attribute (the original runtime's example), or None (`pixell init`'s stub).
+    """
     result: dict[str, Any] = {}
 
     def call() -> None:
@@ -131,7 +181,7 @@ def _a2a_handlers(factory: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
     thread.join(A2A_FACTORY_TIMEOUT)
     if thread.is_alive():
         log.warning("a2a factory did not return within %ss; A2A disabled", A2A_FACTORY_TIMEOUT)
-        return {}
+        return {}, {}
     if "error" in result:
         raise ApkgError(
             "a2a_failed", f"a2a factory raised {type(result['error']).__name__}: {result['error']}"
@@ -140,14 +190,22 @@ def _a2a_handlers(factory: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
     if inspect.iscoroutine(value):
         value.close()
         raise ApkgError("a2a_failed", "a2a factory must be a plain function, not async")
-    handlers = value.get("custom_handlers") if isinstance(value, dict) else None
-    if not handlers:
+    handlers, streams = _handler_map(value, "custom_handlers"), _handler_map(value, "streaming_handlers")
+    if not handlers and not streams:
         log.info("a2a factory returned no custom_handlers; A2A disabled")
+    return handlers, streams
+
+
+def _handler_map(value: Any, key: str) -> dict[str, Callable[..., Any]]:
+    found = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+    if not found:
         return {}
-    bad = [name for name, fn in handlers.items() if not callable(fn)]
+    if not isinstance(found, dict):
+        raise ApkgError("a2a_failed", f"a2a {key} must be a mapping of action to function")
+    bad = [name for name, fn in found.items() if not callable(fn)]
     if bad:
-        raise ApkgError("a2a_failed", f"a2a custom_handlers not callable: {', '.join(map(str, bad))}")
-    return {str(name): fn for name, fn in handlers.items()}
+        raise ApkgError("a2a_failed", f"a2a {key} not callable: {', '.join(map(str, bad))}")
+    return {str(name): fn for name, fn in found.items()}
 
 
 def _ui_dir(prepared: Prepared) -> Path | None:

@@ -75,7 +75,9 @@ class PackageInfo:
     size: int
     files: int
     unpacked_size: int
-    layout: str  # "kit" (pixell-kit 0.4: surfaces under dist/) or "sdk" (pixell-sdk 0.5: at the root)
+    # "kit" (pixell-kit 0.4: surfaces under dist/), "sdk" (pixell-sdk 0.5: at the root, with
+    # .pixell/package.json) or "flat" (zipped by hand, as the original runtime accepted: neither)
+    layout: str
     deploy: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     root: Path | None = None
@@ -174,7 +176,7 @@ def _inspect(zf: zipfile.ZipFile, path: Path, size: int, sha256: str, limits: Li
     manifest, warnings = _read_manifest(zf, names)
     deploy = _read_deploy(zf, names)
     _check_entry_points(zf, names, manifest)
-    layout = "kit" if any(n.startswith("dist/") for n in names) else "sdk"
+    layout = _layout(names)
     if manifest.ui and not _ui_present(names, manifest.ui.path, layout):
         warnings.append(f"ui.path {manifest.ui.path!r} is not in the package")
     for warning in warnings:
@@ -189,6 +191,12 @@ def _inspect(zf: zipfile.ZipFile, path: Path, size: int, sha256: str, limits: Li
         deploy=deploy,
         warnings=warnings,
     )
+
+
+def _layout(names: set[str]) -> str:
+    if any(n.startswith("dist/") for n in names):
+        return "kit"
+    return "sdk" if ".pixell/package.json" in names else "flat"
 
 
 def _check_member(info: zipfile.ZipInfo, limits: Limits) -> None:

@@ -20,10 +20,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from runtime import a2a
 from runtime.agent import Agent
-from runtime.apkg import ApkgError
 from runtime.invoke import HandlerFailed, call
 from runtime.observe import Metrics, RequestObserver
 from runtime.problem import MEDIA_TYPE, problem
+from runtime.rest import mount_rest
 
 log = logging.getLogger("runtime.app")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -91,12 +91,7 @@ def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
     _add_cloudevents(app, agent, request_timeout)
     _add_a2a(app, agent, request_timeout)
     if agent.rest_mount is not None:
-        try:
-            agent.rest_mount(app)
-        except Exception as exc:
-            raise ApkgError(
-                "rest_failed", f"rest.entry mount(app) raised {type(exc).__name__}: {exc}"
-            ) from exc
+        mount_rest(app, agent.rest_mount)
     if agent.ui_dir is not None:
         from starlette.staticfiles import StaticFiles
 

@@ -1,13 +1,18 @@
 """The `agent.yaml` model: every field pixell-kit 0.4 and pixell-sdk 0.5 write, typed.
 
 Unknown fields are kept (a newer tool may add some) and reported as warnings; wrong types are
-rejected. `AgentManifest.version` is the agent's version (`metadata.version`); the file's own
-top-level `version` (the manifest format, "1.0") is `manifest_version` and dumps back as `version`.
+rejected.
+
+Versions: `AgentManifest.version` is the agent's version. `metadata.version` wins when present
+(pixell-kit 0.4 and pixell-sdk 0.5 write it; their top-level `version` is the manifest format,
+"1.0"); without it the top-level `version` is the agent's version, as the original Pixell runtime
+read it. One of the two is required. The top-level field is `manifest_version` and dumps back as
+`version`.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*$"
 
@@ -39,8 +44,17 @@ def _entry(value: str | None) -> str | None:
     return value
 
 
+class SubAgent(Section):
+    """`metadata.sub_agents[]` (the original runtime's exports): informational here."""
+
+    name: str
+    description: str | None = None
+    public: bool = True
+
+
 class Metadata(Section):
-    version: str
+    version: str | None = None
+    sub_agents: list[SubAgent] = Field(default_factory=list)
     homepage: str | None = None
     repository: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -98,6 +112,7 @@ class RestConfig(Section):
 
 class UIConfig(Section):
     path: str
+    base_path: str = Field(default="/", alias="basePath")  # the original's mount path for the UI
 
 
 class AgentManifest(Section):
@@ -113,7 +128,7 @@ class AgentManifest(Section):
     environment: dict[str, str] = Field(default_factory=dict)
     dependencies: list[str] = Field(default_factory=list)
     mcp: MCPConfig | None = None
-    metadata: Metadata
+    metadata: Metadata = Field(default_factory=Metadata)
     permissions: Permissions | None = None
     data_access: DataAccess | None = None
     http_server: str | None = None
@@ -130,10 +145,16 @@ class AgentManifest(Section):
     def _entries(cls, value: str | None) -> str | None:
         return _entry(value)
 
+    @model_validator(mode="after")
+    def _has_version(self) -> AgentManifest:
+        if not (self.metadata.version or self.manifest_version):
+            raise ValueError("no agent version: set metadata.version (or a top-level version)")
+        return self
+
     @property
     def version(self) -> str:
-        """The agent's version, `metadata.version` (what registries and image tags use)."""
-        return self.metadata.version
+        """The agent's version: `metadata.version`, else the top-level `version` (module docstring)."""
+        return self.metadata.version or self.manifest_version or ""
 
     def entry_points(self) -> dict[str, str]:
         """Every `module:function` the package declares, by surface (rest may be a bare name)."""

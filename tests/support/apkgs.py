@@ -129,3 +129,15 @@ def demo_variant(tmp: Path, name: str, version: str, main_py: str, rest_py: str 
     if rest_py is not None:
         (project / "src" / "rest" / "index.py").write_text(rest_py)
     return build_apkg(project, tmp / "out")
+
+
+def zip_folder(folder: Path, dest: Path) -> Path:
+    """Zip a folder by hand, entries at the archive root: the flat layout the original runtime served
+    (no `pixell build`, so no dist/, .pixell/ or setup.py)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as out:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = path.relative_to(folder)
+            if not _SKIP_PARTS.intersection(rel.parts) and path.suffix != ".pyc":
+                out.write(path, rel.as_posix())
+    return dest

@@ -85,5 +85,32 @@ def test_wrong_types_are_listed_with_their_paths() -> None:
 
 
 def test_missing_required_fields() -> None:
-    with pytest.raises(ApkgError, match="metadata: Field required"):
+    with pytest.raises(ApkgError, match="no agent version: set metadata.version"):
         parse_manifest({"name": "x"})
+    with pytest.raises(ApkgError, match="name: Field required"):
+        parse_manifest({"version": "1.0"})
+
+
+def test_the_original_runtimes_manifest_top_level_version_and_sub_agents() -> None:
+    """The original's example: no metadata.version, a top-level version, sub_agents, ui.basePath."""
+    manifest, warnings = parse_manifest(
+        {
+            "name": "example-three-surface-agent",
+            "version": "0.1.0",
+            "entrypoint": "main:handler",
+            "a2a": {"service": "a2a_service:create_grpc_server"},
+            "ui": {"path": "ui", "basePath": "/"},
+            "metadata": {"sub_agents": [{"name": "example_agent", "description": "x", "public": True}]},
+        }
+    )
+    assert warnings == []
+    assert manifest.version == "0.1.0"
+    assert manifest.metadata.sub_agents[0].name == "example_agent"
+    assert manifest.ui is not None and manifest.ui.base_path == "/"
+
+
+def test_metadata_version_wins_over_the_manifest_format_version() -> None:
+    manifest, _ = parse_manifest({"name": "x", "version": "1.0", "metadata": {"version": "2.3.4"}})
+    assert manifest.version == "2.3.4" and manifest.manifest_version == "1.0"
+    dumped = manifest.model_dump(mode="json", exclude_none=True)
+    assert dumped["version"] == "1.0" and dumped["metadata"]["version"] == "2.3.4"

@@ -1,0 +1,5 @@
+"""Entrypoint: echoes its context."""
+
+
+def handler(context):
+    return {"handled": context}

@@ -1,0 +1,5 @@
+"""A2A server (stub, as `pixell init` writes it)."""
+
+
+def serve():
+    return None

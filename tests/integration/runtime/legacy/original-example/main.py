@@ -1,0 +1,2 @@
+def handler(input_data):
+    return {"result": f"Processed: {input_data}", "agent": "example-three-surface-agent"}
