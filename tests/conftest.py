@@ -14,10 +14,10 @@ pytest_plugins: list[str] = [
 ]
 
 
-def require_service(available: bool, what: str) -> None:
+def require_service(available: bool, what: str, installer: str = "scripts/services.sh") -> None:
     """Skip a test whose external service is missing on a user's machine; in CI it must exist."""
     if available:
         return
     if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI (scripts/services.sh installs it)")
-    pytest.skip(f"{what} not installed here (run scripts/services.sh)")
+        pytest.fail(f"{what} is required in CI ({installer} installs it)")
+    pytest.skip(f"{what} not installed here (run {installer})")

@@ -315,7 +315,7 @@ def built() -> Path | None:
 def kube_apiserver() -> Iterator[KubeAPIServer]:
     bindir = built()
     require_service(
-        bindir is not None, "kube-apiserver and etcd (scripts/kube-apiserver.sh builds them; needs Go)"
+        bindir is not None, "kube-apiserver and etcd (built with Go)", installer="scripts/kube-apiserver.sh"
     )
     assert bindir is not None
     require_service(CRD_DIR.is_dir(), f"Knative's CRDs in {CRD_DIR}")

@@ -117,12 +117,11 @@ async def test_deploy_is_a_server_side_apply_by_par_registry(
         ]
     # Applying the same spec again changes nothing; a new spec is a new generation in place.
     await backend.deploy(spec(kube_namespace))
-    assert (
-        kube_apiserver.get(SERVING, "services", kube_namespace, "demo-agent")["metadata"]["generation"] == 1
-    )
+    same = kube_apiserver.get(SERVING, "services", kube_namespace, "demo-agent")
+    assert same is not None and same["metadata"]["generation"] == 1
     await backend.deploy(spec(kube_namespace, generation=2, max_scale=5, revision="demo-agent-0-1-0-g2"))
     again = kube_apiserver.get(SERVING, "services", kube_namespace, "demo-agent")
-    assert again["metadata"]["generation"] == 2
+    assert again is not None and again["metadata"]["generation"] == 2
     assert again["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "5"
 
 
