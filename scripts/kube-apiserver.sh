@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the real Kubernetes API server (and etcd) the integration tests start on loopback, with Go from
 # the Go module proxy: scripts/kube-apiserver/ is a tiny module whose main runs app.NewAPIServerCommand().
-# Cached under .cache/kube/bin/: a second run only checks. The first build takes ~5 min and ~2 GB here,
+# Cached under .cache/kube/bin/: a second run only checks. The first build took 8 min here (7 of them
+# kube-apiserver, on 2 shared cores) and left ~3 GB of Go module and build caches,
 # so it runs once, with two compile jobs. Without Go this prints why and leaves the tests to skip
 # (they fail instead when CI=true).
 set -euo pipefail
