@@ -1,25 +1,27 @@
 """The runtime's ASGI app: every surface of one loaded agent plus health, readiness and metrics.
 
-Route order matters: the runtime's own routes first, then the package's REST routes
-(`rest.entry`), the UI under `/ui`, and last the package's own ASGI app (`http_server`) as a
-catch-all at `/`.
+Route order matters: the runtime's own routes first (with the original runtime's, see
+`runtime.contract`), then the package's REST routes (`rest.entry`), the UI under `/ui` and at its
+`ui.basePath`, and last the package's own ASGI app (`http_server`) as a catch-all at `/`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
-from runtime import a2a
+from runtime import a2a, contract
 from runtime.agent import Agent
+from runtime.config import RuntimeSettings
+from runtime.contract import Readiness
 from runtime.invoke import HandlerFailed, call
 from runtime.observe import Metrics, RequestObserver
 from runtime.problem import MEDIA_TYPE, problem
@@ -58,9 +60,18 @@ async def read_json(request: Request) -> Any:
         raise HandlerFailed(400, "bad_request", f"request body is not valid JSON: {exc}") from exc
 
 
-def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
-    """Build the FastAPI app for `agent`, wrapped in the request observer (metrics + log line)."""
-    state = {"ready": False}
+def create_app(
+    agent: Agent,
+    settings: RuntimeSettings | None = None,
+    readiness: Readiness | None = None,
+    boot_started: float | None = None,
+) -> Any:
+    """Build the FastAPI app for `agent`, wrapped in the request observer (metrics + log line) and
+    the original runtime's front (BASE_PATH, UI_PORT). `boot_started` (a `time.monotonic()`) times
+    the start against BOOT_BUDGET_MS."""
+    settings = settings or RuntimeSettings()
+    readiness = readiness or Readiness()
+    request_timeout = settings.request_timeout
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -70,12 +81,25 @@ def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
             router = getattr(agent.http_app, "router", None)
             if router is not None and hasattr(router, "lifespan_context"):
                 await stack.enter_async_context(router.lifespan_context(agent.http_app))
-            state["ready"] = True
+            readiness.ready = True
+            if boot_started is not None:
+                readiness.boot_ms = round((time.monotonic() - boot_started) * 1000, 1)
+                if readiness.boot_ms > settings.boot_budget_ms:
+                    log.warning(
+                        "boot exceeded its budget",
+                        extra={"boot_ms": readiness.boot_ms, "budget_ms": settings.boot_budget_ms},
+                    )
             log.info(
-                "ready", extra={"agent": agent.name, "version": agent.version, "surfaces": agent.surfaces}
+                "ready",
+                extra={
+                    "agent": agent.name,
+                    "version": agent.version,
+                    "surfaces": agent.surfaces,
+                    "boot_ms": readiness.boot_ms,
+                },
             )
             yield
-            state["ready"] = False
+            readiness.ready = False
 
     app = FastAPI(
         title=agent.name,
@@ -86,25 +110,26 @@ def create_app(agent: Agent, *, request_timeout: float = 300.0) -> Any:
         openapi_url=None,
     )
     metrics = Metrics()
-    _add_probes(app, agent, metrics, state)
+    app.router.routes.extend(contract.routes(agent, readiness, settings.agent_id, settings.base_path))
+    _add_probes(app, metrics, readiness)
     _add_invoke(app, agent, request_timeout)
     _add_cloudevents(app, agent, request_timeout)
     _add_a2a(app, agent, request_timeout)
     if agent.rest_mount is not None:
         mount_rest(app, agent.rest_mount)
     if agent.ui_dir is not None:
-        from starlette.staticfiles import StaticFiles
-
-        app.mount("/ui", StaticFiles(directory=agent.ui_dir, html=True), name="ui")
+        spa = contract.SinglePageApp(agent.ui_dir)
+        app.mount("/ui", spa, name="ui")
+        at = contract.ui_base(agent, "/").rstrip("/")
+        if at not in ("/ui", "") or (at == "" and agent.http_app is None):
+            app.mount(at or "/", spa, name="ui_base")
     if agent.http_app is not None:
         app.mount("/", agent.http_app, name="http_server")
-    elif agent.ui_dir is not None:
-
-        @_route(app, "/", "GET")
-        async def to_ui(_: Request) -> Response:
-            return RedirectResponse("/ui/")
-
-    return RequestObserver(app, agent.name, metrics)
+    ui_app = None
+    if not settings.multiplexed and agent.ui_dir is not None:
+        ui_app = contract.ui_only_app(agent, settings.base_path, settings.ui_port)
+    observed = RequestObserver(app, agent.name, metrics)
+    return contract.Front(observed, settings.base_path, ui_app, settings.ui_port)
 
 
 def _route(app: FastAPI, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
@@ -119,25 +144,14 @@ def _route(app: FastAPI, path: str, method: str) -> Callable[[Endpoint], Endpoin
     return register
 
 
-def _add_probes(app: FastAPI, agent: Agent, metrics: Metrics, state: dict[str, bool]) -> None:
-    @_route(app, "/health", "GET")
-    async def health(_: Request) -> JSONResponse:
-        body = {
-            "ok": state["ready"],
-            "agent": agent.name,
-            "version": agent.version,
-            "surfaces": agent.surfaces,
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
-        return JSONResponse(body, status_code=200 if state["ready"] else 503)
-
+def _add_probes(app: FastAPI, metrics: Metrics, readiness: Readiness) -> None:
     @_route(app, "/healthz", "GET")
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
     @_route(app, "/readyz", "GET")
     async def readyz(_: Request) -> JSONResponse:
-        return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+        return JSONResponse({"ready": readiness.ready}, status_code=200 if readiness.ready else 503)
 
     @_route(app, "/metrics", "GET")
     async def prometheus(_: Request) -> Response:

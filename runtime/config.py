@@ -1,18 +1,23 @@
 """The runtime's configuration: one settings object read from the environment.
 
-Names follow the current Pixell runtime (`AGENT_PACKAGE_PATH`, `PACKAGE_URL`, `PACKAGE_SHA256`,
-`AGENT_APP_ID`) and Knative's runtime contract (`PORT`, `K_SERVICE`, `K_REVISION`; `K_SINK` is read
-by `runtime.sdk` in the agent's own code); PAR's own knobs are prefixed `PAR_`.
+Names follow the original Pixell runtime (`AGENT_APP_ID`, `DEPLOYMENT_ID`, `AGENT_PACKAGE_PATH`,
+`PACKAGE_URL`, `PACKAGE_SHA256`, `REST_PORT`, `A2A_PORT`, `UI_PORT`, `MULTIPLEXED`, `BASE_PATH`,
+`MAX_PACKAGE_SIZE_MB`, `BOOT_BUDGET_MS`, `GRACEFUL_SHUTDOWN_TIMEOUT_SEC`; docs/migrating.md says
+what each one does here) and Knative's runtime contract (`PORT`, which wins over `REST_PORT`,
+`K_SERVICE`, `K_REVISION`; `K_SINK` is read by `runtime.sdk` in the agent's own code); PAR's own
+knobs are prefixed `PAR_`.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
+_BASE_PATH = re.compile(r"^[A-Za-z0-9/_.-]+$")
 
 
 def _default_work_dir() -> Path:
@@ -25,7 +30,15 @@ def _default_work_dir() -> Path:
 class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
 
-    port: int = Field(default=8080, validation_alias="PORT")
+    port: int | None = Field(default=None, ge=1, le=65535, validation_alias="PORT")
+    rest_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="REST_PORT")
+    a2a_port: int = Field(default=50051, ge=1, le=65535, validation_alias="A2A_PORT")
+    ui_port: int = Field(default=3000, ge=1, le=65535, validation_alias="UI_PORT")
+    multiplexed: bool = Field(default=True, validation_alias="MULTIPLEXED")
+    base_path: str = Field(default="/", validation_alias="BASE_PATH")
+    deployment_id: str | None = Field(default=None, validation_alias="DEPLOYMENT_ID")
+    boot_budget_ms: float = Field(default=5000.0, gt=0, validation_alias="BOOT_BUDGET_MS")
+    max_package_size_mb: int | None = Field(default=None, ge=1, validation_alias="MAX_PACKAGE_SIZE_MB")
     host: str = Field(default="0.0.0.0", validation_alias="PAR_RUNTIME_HOST")
     agent_package_path: str | None = Field(default=None, validation_alias="AGENT_PACKAGE_PATH")
     package_url: str | None = Field(default=None, validation_alias="PACKAGE_URL")
@@ -49,6 +62,34 @@ class RuntimeSettings(BaseSettings):
     download_retries: int = Field(default=3, validation_alias="PAR_PACKAGE_URL_RETRIES")
 
     log_level: str = Field(default="INFO", validation_alias="PAR_LOG_LEVEL")
+
+    @field_validator("base_path")
+    @classmethod
+    def _base_path(cls, value: str) -> str:
+        """Normalised as the original did ('/x/' -> '/x', 'x' -> '/x'); odd characters refused."""
+        path = "/" + value.strip().strip("/")
+        if "//" in path or not _BASE_PATH.match(path):
+            raise ValueError(f"{value!r} is not a URL path of letters, digits, '-', '_', '.' and '/'")
+        return path
+
+    @field_validator("package_sha256")
+    @classmethod
+    def _sha256(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
+            raise ValueError("must be 64 hexadecimal characters")
+        return value
+
+    @model_validator(mode="after")
+    def _package_size(self) -> RuntimeSettings:
+        """MAX_PACKAGE_SIZE_MB (the original's cap) applies unless PAR_APKG_MAX_BYTES is set."""
+        if self.max_package_size_mb and "max_package_bytes" not in self.model_fields_set:
+            self.max_package_bytes = self.max_package_size_mb * MiB
+        return self
+
+    @property
+    def http_port(self) -> int:
+        """`PORT` (Knative), else the original's `REST_PORT`, else 8080."""
+        return self.port or self.rest_port or 8080
 
     @property
     def agent_id(self) -> str | None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
+import time
 
 from runtime import jsonlog
 from runtime.apkg import ApkgError
@@ -19,21 +21,39 @@ from runtime.config import RuntimeSettings
 log = logging.getLogger("runtime.server")
 
 EXIT_BAD_PACKAGE = 2
+EXIT_BAD_SETTING = 2
 EXIT_STARTUP_FAILED = 3  # uvicorn's own code for it
+
+
+def settings_or_exit() -> RuntimeSettings | int:
+    """The settings, or the exit code after one line naming each bad variable (no traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        return RuntimeSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"par runtime: invalid setting {problems}", file=sys.stderr)
+        return EXIT_BAD_SETTING
 
 
 def run(source: str | None = None, *, port: int | None = None, host: str | None = None) -> int:
     """Serve until stopped; returns the process exit code."""
-    settings = RuntimeSettings()
+    boot_started = time.monotonic()
+    settings = settings_or_exit()
+    if isinstance(settings, int):
+        return settings
     jsonlog.configure("runtime", settings.log_level)
     try:
         from runtime.agent import load
         from runtime.app import create_app
+        from runtime.contract import Readiness
         from runtime.sources import resolve
 
         prepared = resolve(source, settings, progress=lambda line: log.info(line))
         agent = load(prepared)
-        app = create_app(agent, request_timeout=settings.request_timeout)
+        readiness = Readiness()
+        app = create_app(agent, settings, readiness, boot_started)
     except ApkgError as exc:
         log.error("package refused: %s", exc, extra={"code": exc.code})
         print(f"par runtime: package refused ({exc.code}): {exc}", file=sys.stderr)
@@ -44,26 +64,38 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
     config = uvicorn.Config(
         app,
         host=host or settings.host,
-        port=port or settings.port,
+        port=port or settings.http_port,
         log_config=None,
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=settings.graceful_shutdown_timeout,  # type: ignore[arg-type]
     )
+    ports = [config.port]
+    if not settings.multiplexed and agent.ui_dir is not None:
+        ports.append(settings.ui_port)  # the original's standalone UI port (runtime.contract.Front)
+    try:
+        sockets = [_bind(config.host, p) for p in ports]
+    except OSError as exc:
+        log.error("cannot bind", extra={"error": str(exc), "ports": ports})
+        print(f"par runtime: cannot listen on {config.host} port(s) {ports}: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_FAILED
     log.info(
         "serving",
         extra={
             "agent": agent.name,
             "version": agent.version,
             "port": config.port,
+            "ports": ports,
+            "base_path": settings.base_path,
             "revision": settings.k_revision,
             "app_id": settings.agent_id,
+            "deployment_id": settings.deployment_id,
         },
     )
     # uvicorn re-raises the SIGTERM it drained on; with this no-op handler that ends in exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=sockets)
     if not server.started:  # the port was taken or the package's own startup failed
         log.error("startup failed", extra={"agent": agent.name})
         return EXIT_STARTUP_FAILED
@@ -77,3 +109,14 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
         logging.shutdown()
         os._exit(0)
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket, as uvicorn binds one (so one server can serve several ports)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

@@ -80,7 +80,7 @@ def test_bad_bodies_and_results(testbed: RuntimeProcess) -> None:
 def test_http_server_app_is_the_catch_all(testbed: RuntimeProcess) -> None:
     assert httpx.get(testbed.url("/web/ping")).json() == {"pong": True, "path": "/web/ping", "started": True}
     assert httpx.get(testbed.url("/readyz")).json() == {"ready": True}
-    assert httpx.get(testbed.url("/health")).json()["surfaces"]["http_server"] is True
+    assert httpx.get(testbed.url("/meta")).json()["runtime_surfaces"]["http_server"] is True
 
 
 def test_environment_precedence(testbed_apkg: Path, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def test_wrong_types_are_listed_with_their_paths() -> None:
 
 
 def test_missing_required_fields() -> None:
-    with pytest.raises(ApkgError, match="no agent version: set metadata.version"):
+    with pytest.raises(ApkgError, match=r"no agent version: set metadata\.version"):
         parse_manifest({"name": "x"})
     with pytest.raises(ApkgError, match="name: Field required"):
         parse_manifest({"version": "1.0"})

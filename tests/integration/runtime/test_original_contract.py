@@ -1,0 +1,134 @@
+"""The original Pixell runtime's contract: a runtime started only with the original's environment
+variables answers every route its callers use, in the original's shapes, at the root and under
+BASE_PATH."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.runtime.conftest import RuntimeProcess, launch, runtime_env
+from tests.support.apkgs import zip_folder
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.integration
+
+ORIGINAL = Path(__file__).parent / "legacy" / "original-example"
+
+
+def start_original(tmp: Path, **env: str) -> RuntimeProcess:
+    """`python -m runtime` with no arguments and no PORT: the original's variables only."""
+    apkg = zip_folder(ORIGINAL, tmp / "old-agent.apkg")
+    rest_port = free_port()
+    variables = {
+        "AGENT_APP_ID": "a1",
+        "AGENT_PACKAGE_PATH": str(apkg),
+        "REST_PORT": str(rest_port),
+        "A2A_PORT": str(free_port()),
+        **env,
+    }
+    log_path = tmp / "runtime.log"
+    proc = launch([], log_path, runtime_env(tmp / "work", **variables), module=True)
+    server = RuntimeProcess(proc, rest_port, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"runtime exited with {proc.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(server.url("/readyz"), timeout=1.0).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    server.stop()
+    raise AssertionError(f"runtime not ready:\n{server.output()}")
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("original")
+    server = start_original(tmp, BASE_PATH="agents/a1/", MULTIPLEXED="true", BOOT_BUDGET_MS="1")
+    yield server
+    assert server.stop() == 0
+
+
+def get(server: RuntimeProcess, path: str) -> httpx.Response:
+    return httpx.get(server.url(path))
+
+
+def test_agent_health_by_app_id(original: RuntimeProcess) -> None:
+    ok = get(original, "/agents/a1/health")
+    assert ok.status_code == 200
+    assert ok.json() == {"agentId": "a1", "status": "healthy", "loaded": True}
+    other = get(original, "/agents/b2/health")
+    assert other.status_code == 404
+    assert other.json() == {"error": "Agent not found", "agentId": "b2", "loaded": False}
+
+
+@pytest.mark.parametrize("base", ["", "/agents/a1"])
+def test_health_meta_and_surface_health(original: RuntimeProcess, base: str) -> None:
+    before = int(time.time() * 1000)
+    health = get(original, f"{base}/health" if base == "" else "/health").json()
+    assert health["ok"] is True and health["surfaces"] == {"rest": True, "a2a": True, "ui": True}
+    assert health["timestamp"] >= before
+    meta = get(original, f"{base}/meta").json()
+    assert meta["name"] == "example-three-surface-agent" and meta["version"] == "0.1.0"
+    assert meta["surfaces"] == {"a2a": True, "rest": True, "ui": True}
+    assert meta["sub_agents"] == [
+        {"name": "example_agent", "description": "Example agent with three surfaces", "public": True}
+    ]
+    assert meta["boot_stats"]["total_ms"] > 0
+    a2a = get(original, f"{base}/a2a/health")
+    assert a2a.status_code == 200 and a2a.json()["ok"] is True and a2a.json()["service"] == "a2a"
+    assert get(original, f"{base}/ui/health").json()["ok"] is True
+    assert get(original, f"{base}/ui-config.json").json() == {"apiBase": "/agents/a1/api"}
+
+
+@pytest.mark.parametrize("base", ["", "/agents/a1"])
+def test_surfaces_at_the_root_and_under_base_path(original: RuntimeProcess, base: str) -> None:
+    assert get(original, f"{base}/api/status").json()["status"] == "running"
+    invoked = httpx.post(original.url(f"{base}/invoke"), json={"q": 1}).json()
+    assert invoked["agent"] == "example-three-surface-agent"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "calculate", "params": {"a": "2", "b": "3"}}
+    assert httpx.post(original.url(f"{base}/a2a"), json=body).json()["result"]["result"] == 5.0
+    assert "<h1>Example UI</h1>" in get(original, f"{base}/").text
+    assert "<h1>Example UI</h1>" in get(original, f"{base}/some/client/route").text  # SPA fallback
+    assert get(original, f"{base}/app.js").text.strip() == "console.log(1)"
+    card = get(original, f"{base}/.well-known/agent.json").json()
+    assert card["url"] == original.url(f"{base}/a2a")
+
+
+def test_a_slow_boot_is_logged_against_its_budget(original: RuntimeProcess) -> None:
+    slow = [line for line in original.log_lines() if line.get("msg") == "boot exceeded its budget"]
+    assert slow and slow[0]["budget_ms"] == 1.0
+
+
+def test_not_multiplexed_serves_the_ui_on_its_own_port(tmp_path: Path) -> None:
+    ui_port = free_port()
+    server = start_original(tmp_path, MULTIPLEXED="false", UI_PORT=str(ui_port))
+    try:
+        ui = f"http://127.0.0.1:{ui_port}"
+        assert "<h1>Example UI</h1>" in httpx.get(f"{ui}/").text
+        assert httpx.get(f"{ui}/health").json() == {"ok": True, "service": "ui", "port": ui_port}
+        assert httpx.post(f"{ui}/invoke", json={}).status_code == 405  # only the UI there
+        assert get(server, "/api/status").status_code == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("BASE_PATH", "/a b"), ("BASE_PATH", "/x//y"), ("REST_PORT", "http"), ("MULTIPLEXED", "maybe")],
+)
+def test_a_bad_variable_refuses_to_start_naming_it(tmp_path: Path, variable: str, value: str) -> None:
+    env = runtime_env(tmp_path, AGENT_PACKAGE_PATH=str(tmp_path / "none.apkg"), **{variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"par runtime: invalid setting {variable}: ")

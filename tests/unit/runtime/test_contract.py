@@ -1,0 +1,52 @@
+"""The original runtime's settings and its 503 answers while starting (in process, no lifespan)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from runtime.agent import Agent
+from runtime.config import MiB, RuntimeSettings
+from runtime.contract import Readiness
+from runtime.manifest import AgentManifest
+from runtime.prepare import Prepared
+
+ORIGINAL = Path(__file__).parents[2] / "integration" / "runtime" / "legacy" / "original-example"
+
+
+def test_port_wins_over_rest_port_and_the_originals_size_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REST_PORT", "9001")
+    monkeypatch.setenv("MAX_PACKAGE_SIZE_MB", "3")
+    settings = RuntimeSettings()
+    assert settings.http_port == 9001 and settings.a2a_port == 50051 and settings.multiplexed
+    assert settings.max_package_bytes == 3 * MiB
+    monkeypatch.setenv("PORT", "8081")
+    monkeypatch.setenv("PAR_APKG_MAX_BYTES", "1000")
+    settings = RuntimeSettings()
+    assert settings.http_port == 8081 and settings.max_package_bytes == 1000
+
+
+@pytest.mark.parametrize(("raw", "normal"), [("/", "/"), ("agents/a1/", "/agents/a1"), (" /x ", "/x")])
+def test_base_path_is_normalised(monkeypatch: pytest.MonkeyPatch, raw: str, normal: str) -> None:
+    monkeypatch.setenv("BASE_PATH", raw)
+    assert RuntimeSettings().base_path == normal
+
+
+def test_starting_answers_503_in_the_originals_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.app import create_app
+
+    manifest = AgentManifest.model_validate(
+        {"name": "starting", "version": "1.0.0", "a2a": {"service": "m:f"}, "ui": {"path": "ui"}}
+    )
+    agent = Agent(prepared=Prepared(app_dir=ORIGINAL, manifest=manifest), ui_dir=ORIGINAL / "ui")
+    monkeypatch.setenv("AGENT_APP_ID", "a1")
+    client = TestClient(create_app(agent, RuntimeSettings(), Readiness()))  # no `with`: never ready
+    health = client.get("/health")
+    assert health.status_code == 503
+    body = health.json()
+    assert body["ok"] is False and body["surfaces"] == {"rest": False, "a2a": False, "ui": False}
+    starting = client.get("/agents/a1/health")
+    assert starting.status_code == 503
+    assert starting.json() == {"agentId": "a1", "status": "starting", "loaded": True}
