@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -127,6 +128,11 @@ class KnativeBackend(DeployBackend):
     def __init__(self, api: k8s.ApiClient, options: manifests.ManifestOptions | None = None) -> None:
         self.api = api
         self.custom = k8s.CustomObjectsApi(api)
+        # Watches retry on their own terms (backoff, logged once per state): no hidden urllib3
+        # retries, each of which would log a warning of its own.
+        watching = copy.deepcopy(api.configuration)
+        watching.retries = False
+        self._watching = k8s.CustomObjectsApi(k8s.ApiClient(watching))
         self.options = options or manifests.ManifestOptions()
 
     @classmethod
@@ -296,7 +302,7 @@ class KnativeBackend(DeployBackend):
         found = cast(
             "dict[str, Any]",
             await asyncio.to_thread(
-                self.custom.list_namespaced_custom_object,
+                self._watching.list_namespaced_custom_object,
                 group,
                 version,
                 namespace,
@@ -327,7 +333,7 @@ class KnativeBackend(DeployBackend):
         def pump() -> None:
             response: Any = None
             try:
-                response = self.custom.list_namespaced_custom_object(
+                response = self._watching.list_namespaced_custom_object(
                     group,
                     version,
                     namespace,
@@ -375,8 +381,9 @@ class KnativeBackend(DeployBackend):
                 stream.cut()
 
     async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.api.close)
+        for api in (self.api, self._watching.api_client):
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(api.close)
 
 
 class _Outage:

@@ -377,6 +377,7 @@ def test_status_converges_after_the_api_server_restarts_mid_rollout(
     assert any("resourceVersion expired" in m for m in messages), messages
     assert any(m == "watch resumed" for m in messages), messages
     assert sum("retrying with backoff" in m for m in messages) <= 6, messages  # state changes, not retries
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]  # nor hidden retries
 
 
 def test_drift_by_another_field_manager_is_reported_not_overwritten(
