@@ -6,25 +6,35 @@ Public API (other components import only this module):
   its `activator` is the gateway's `Resolver` (holds a request while an instance starts).
 - `LocalGateway`: the keyless loopback way in for platform parts (event deliveries).
 - `prepare`: a package prepared once per SHA-256 at deploy time.
-- the API types (`RevisionSpec`, `ServiceStatus`, `RevisionStatus`, `InstanceStatus`) and
+- the API types (`RevisionSpec`, `Limits`, `ServiceStatus`, `RevisionStatus`, `InstanceStatus`) and
   `ServingSettings`.
 
 Inside: `revision` (instances of one revision, autoscaling, crash replacement), `activator`,
-`launcher` + `template`/`forkserver` (instances forked from a warm runtime), `instance` (one
-process), `traffic` (the split), `metrics`.
+`launcher` + `template`/`forkserver` (instances forked from a warm runtime), `sandbox` +
+`landlock`/`cgroups` (confinement), `instance` (one process), `traffic` (the split), `metrics`.
+
+The names load on first use: `python -m serving.forkserver`, the runtime template every instance
+is forked from, imports this package, and must not carry the gateway's HTTP client into each fork.
 """
 
-from .controller import Controller
-from .local_gateway import LocalGateway
-from .prepare import PrepareFailed, prepare
-from .settings import ServingSettings
-from .traffic import TrafficError
-from .types import InstanceState, InstanceStatus, RevisionSpec, RevisionStatus, ServiceStatus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .controller import Controller
+    from .local_gateway import LocalGateway
+    from .preparation import PrepareFailed, prepare
+    from .settings import ServingSettings
+    from .traffic import TrafficError
+    from .types import InstanceState, InstanceStatus, Limits, RevisionSpec, RevisionStatus, ServiceStatus
 
 __all__ = [
     "Controller",
     "InstanceState",
     "InstanceStatus",
+    "Limits",
     "LocalGateway",
     "PrepareFailed",
     "RevisionSpec",
@@ -34,3 +44,19 @@ __all__ = [
     "TrafficError",
     "prepare",
 ]
+_TYPES = ("InstanceState", "InstanceStatus", "Limits", "RevisionSpec", "RevisionStatus", "ServiceStatus")
+_WHERE = {
+    "Controller": "controller",
+    "LocalGateway": "local_gateway",
+    "PrepareFailed": "preparation",
+    "prepare": "preparation",
+    "ServingSettings": "settings",
+    "TrafficError": "traffic",
+    **dict.fromkeys(_TYPES, "types"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -22,6 +22,7 @@ from gateway.resolver import UnknownAgent
 from .activator import Activator
 from .launcher import RUNTIME_COMMAND, Launcher
 from .revision import Revision
+from .sandbox import Confiner
 from .settings import ServingSettings
 from .traffic import pick_version, validate_split
 from .types import RevisionSpec, ServiceStatus
@@ -37,10 +38,22 @@ class _Service:
 
 class Controller:
     def __init__(
-        self, settings: ServingSettings | None = None, *, command: Sequence[str] = RUNTIME_COMMAND
+        self,
+        settings: ServingSettings | None = None,
+        *,
+        command: Sequence[str] = RUNTIME_COMMAND,
+        connect_ports: Sequence[int] = (),
     ) -> None:
+        """`connect_ports`: platform ports every instance may call (the gateway's)."""
         self.settings = settings or ServingSettings()
-        self._launcher = Launcher(self.settings, command)
+        self.confiner = Confiner(
+            self.settings.data_dir / "instances",
+            required=self.settings.isolation == "required",
+            outbound_ports=self.settings.outbound_ports,
+            connect_ports=tuple(connect_ports),
+            defaults=self.settings.default_limits(),
+        )
+        self._launcher = Launcher(self.settings, self.confiner, command)
         self._services: dict[tuple[str, str], _Service] = {}
         self._rng = random.Random()
         self._client = httpx.AsyncClient()
@@ -98,7 +111,8 @@ class Controller:
                 current_revisions[spec.version] = current
             else:
                 current_revisions[spec.version] = Revision(
-                    spec, self._launcher.launch, self._client, self.settings, self.notify
+                    spec, self._launcher.launch, self._client, self.settings, self.notify,
+                    confinement=self.confiner.describe(),
                 )
                 if current is not None:
                     stale.append(current)

@@ -3,7 +3,8 @@ request, so that scale from zero skips starting an interpreter and importing Fas
 and the runtime (most of a cold start). Run as `python -m serving.forkserver`
 by `template.py`; it imports nothing heavy before it is asked to.
 
-JSON lines. stdin: `{"env": {...}, "log": "/path"}` per instance. stdout: `{"ready": true}` once
+JSON lines. stdin: `{"env": {...}, "log": "/path", "cwd": "/path", "sandbox": {...}}` per instance
+(the sandbox is entered before the runtime starts: `sandbox.py`). stdout: `{"ready": true}` once
 warm; `{"pid": N}` or `{"error": "..."}` per request, in order; `{"exited": N, "code": C}` when
 an instance ends. Only `os.write` is used on stdout, so no buffered bytes are duplicated by fork.
 """
@@ -21,6 +22,8 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
+from serving.sandbox import enter
+
 # Imported before the first fork: everything `python -m runtime` would import to serve.
 WARM = (
     "runtime.__main__", "runtime.server", "runtime.sources", "runtime.agent", "runtime.app", "runtime.events",
@@ -31,6 +34,7 @@ WARM = (
     "fastapi", "fastapi.staticfiles", "starlette.concurrency", "anyio._backends._asyncio", "httpx", "yaml",
 )
 _PR_SET_PDEATHSIG = 1
+CONFINE_FAILED = 126  # the instance could not be confined: it never ran agent code
 
 
 def _send(message: dict[str, Any]) -> None:
@@ -53,6 +57,11 @@ def _child(request: dict[str, Any], close_fds: tuple[int, ...]) -> NoReturn:
         os.dup2(log, 2)
         os.environ.clear()
         os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        if request.get("sandbox"):
+            code = CONFINE_FAILED
+            enter(request["sandbox"])
+            code = 1
         from runtime.__main__ import main
 
         code = main([])

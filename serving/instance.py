@@ -17,11 +17,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
 
+from .sandbox import enter
 from .types import InstanceState
+
+if TYPE_CHECKING:
+    from .sandbox import Confined
 
 _PR_SET_PDEATHSIG = 1
 
@@ -41,8 +45,9 @@ def open_log(path: Path) -> BinaryIO:
     return path.open("ab")
 
 
-def die_with(parent_pid: int) -> Callable[[], None] | None:
-    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies (Linux only)."""
+def die_with(parent_pid: int, sandbox: dict[str, Any] | None = None) -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to SIGKILL the child when its parent dies (Linux only),
+    then entering the instance's sandbox before the exec."""
     if not sys.platform.startswith("linux"):
         return None
 
@@ -51,6 +56,8 @@ def die_with(parent_pid: int) -> Callable[[], None] | None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
+        if sandbox is not None:
+            enter(sandbox)
 
     return setup
 
@@ -87,25 +94,35 @@ class Instance:
         self.ready_at: float | None = None
         self.last_used = self.started_at
         self.exited = exited
+        self.confined: Confined | None = None  # its sandbox, released when it has exited
+        self.oom_killed = False  # read from its cgroup as it exits
 
     @property
     def returncode(self) -> int | None:
         return self.exited.result() if self.exited.done() else None
 
     @classmethod
-    async def spawn(cls, command: Sequence[str], env: Mapping[str, str], log_path: Path) -> Instance:
+    async def spawn(
+        cls,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        port: int,
+        cwd: Path | None = None,
+        sandbox: dict[str, Any] | None = None,
+    ) -> Instance:
         """Start `command` (e.g. `python -m runtime`) as a child of the platform."""
-        port = free_port()
         with open_log(log_path) as log:
             log_start = log.tell()
             proc = await asyncio.create_subprocess_exec(
                 *command,
                 env={**env, "PORT": str(port)},
+                cwd=cwd,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # own session and process group: stop() signals the group
-                preexec_fn=die_with(os.getpid()),
+                preexec_fn=die_with(os.getpid(), sandbox),
             )
         return cls(proc.pid, port, log_path, log_start, asyncio.ensure_future(proc.wait()))
 

@@ -1,6 +1,7 @@
 """How an instance process comes to be: forked from the warm runtime template when it runs,
 else started as `python -m runtime` (while the template starts, after it died, or with
-`PAR_PREFORK=false`). Each instance gets Knative's variables and the deployment's env."""
+`PAR_PREFORK=false`). Each instance gets Knative's variables, the deployment's env, a port and
+its sandbox (`sandbox.py`), entered in the child before any agent code runs."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .instance import Instance
+from .instance import Instance, free_port
+from .sandbox import Confiner
 from .settings import ServingSettings
 from .template import RuntimeTemplate, TemplateUnavailable
 from .types import RevisionSpec
@@ -24,8 +26,11 @@ log = logging.getLogger("par.serving.launcher")
 
 
 class Launcher:
-    def __init__(self, settings: ServingSettings, command: Sequence[str] = RUNTIME_COMMAND) -> None:
+    def __init__(
+        self, settings: ServingSettings, confiner: Confiner, command: Sequence[str] = RUNTIME_COMMAND
+    ) -> None:
         self._logs = settings.data_dir / "logs"
+        self.confiner = confiner
         self._command = tuple(command)
         self._prefork = settings.prefork and self._command == RUNTIME_COMMAND
         self._template: RuntimeTemplate | None = None
@@ -39,14 +44,35 @@ class Launcher:
 
     async def launch(self, spec: RevisionSpec) -> Instance:
         log_path = self._logs / f"{spec.namespace}.{spec.agent}.{spec.version}.log"
-        env = instance_env(spec)
+        port = free_port()
+        confined = self.confiner.confine(spec, port)
+        env = {**instance_env(spec), **confined.env}
+        cwd, sandbox = confined.folder / "work", confined.sandbox.to_json()
+        try:
+            instance = await self._start(spec, env, log_path, port, cwd, sandbox)
+        except BaseException:
+            confined.release()
+            raise
+        instance.confined = confined
+        loop = asyncio.get_running_loop()
+
+        def finished(_: object) -> None:  # runs before the revision's own exit watcher
+            instance.oom_killed = confined.oom_killed()
+            loop.run_in_executor(None, confined.release)
+
+        instance.exited.add_done_callback(finished)
+        return instance
+
+    async def _start(
+        self, spec: RevisionSpec, env: dict[str, str], log_path: Path, port: int, cwd: Path, sandbox: dict
+    ) -> Instance:
         template = self._template
         if template is not None and template.ready:
             with contextlib.suppress(TemplateUnavailable):
-                return await template.fork(env, log_path)
+                return await template.fork(env, log_path, port, cwd, sandbox)
         if template is not None and self._template_start is not None and self._template_start.done():
             self._renew_template()  # it died or never started: try again, at most every 30 s
-        return await Instance.spawn(self._command, env, log_path)
+        return await Instance.spawn(self._command, env, log_path, port, cwd, sandbox)
 
     def _renew_template(self) -> None:
         now = time.monotonic()

@@ -39,8 +39,10 @@ class Revision:
         client: httpx.AsyncClient,
         settings: ServingSettings,
         on_change: Callable[[], None],
+        confinement: str = "unconfined",
     ) -> None:
         self.spec = spec
+        self.confinement = confinement
         self._launch = launch
         self._client = client
         self._settings = settings
@@ -181,10 +183,16 @@ class Revision:
         if not was_ready:
             return  # wait_ready reports the failed start
         self.restarts += 1
-        STOPS.labels("crash").inc()
+        STOPS.labels("oom" if instance.oom_killed else "crash").inc()
         if instance.ready_at is not None and time.monotonic() - instance.ready_at > 30:
             self.failures = 0  # a long-lived instance crashing is not a crash loop
-        self._failed(f"instance pid {instance.pid} exited with code {instance.returncode}", crashed=True)
+        if instance.oom_killed:  # Kubernetes' reason for the same event
+            limit = instance.confined.limits.memory_bytes if instance.confined else None
+            over = f" of {limit // 2**20}Mi" if limit else ""
+            reason = f"OOMKilled: instance pid {instance.pid} went over its memory limit{over}"
+        else:
+            reason = f"instance pid {instance.pid} exited with code {instance.returncode}"
+        self._failed(reason, crashed=True)
 
     def _forget(self, instance: Instance) -> None:
         if instance in self.instances:
@@ -247,6 +255,7 @@ class Revision:
             restarts=self.restarts,
             healthy=self.healthy,
             last_error=self.last_error,
+            confinement=self.confinement,
         )
 
 

@@ -4,9 +4,14 @@ Names follow Knative's autoscaler where one exists (stable window, max scale).""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from runtime import quantity
+
+from .types import Limits
 
 
 class ServingSettings(BaseSettings):
@@ -28,3 +33,26 @@ class ServingSettings(BaseSettings):
     instance_stop_grace: float = 5.0
     # Fork instances from a pre-started runtime template (imports done once): faster cold starts.
     prefork: bool = True
+    # Confinement (sandbox.py): `auto` confines with what the kernel has (and says what it lacks),
+    # `required` refuses to start instances it cannot confine.
+    isolation: Literal["auto", "required"] = "auto"
+    # TCP ports an instance may connect to anywhere, besides the gateway and its K_SINK (DNS,
+    # HTTP, HTTPS by default); every other port, loopback included, is refused.
+    outbound_ports: Annotated[tuple[int, ...], NoDecode] = (53, 80, 443)
+    # Limits for a deployment that sets none (the same defaults as the Knative manifests').
+    instance_memory_limit: str = "1Gi"
+    instance_cpu_limit: str = "1"
+
+    @field_validator("outbound_ports", mode="before")
+    @classmethod
+    def _ports(cls, value: object) -> object:
+        """`53,80,443` as the environment writes it."""
+        if isinstance(value, str):
+            return tuple(int(p) for p in value.replace(" ", "").split(",") if p)
+        return value
+
+    def default_limits(self) -> Limits:
+        return Limits(
+            memory_bytes=quantity.to_bytes(self.instance_memory_limit),
+            cpu_millis=quantity.to_millicores(self.instance_cpu_limit),
+        )

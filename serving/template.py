@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .instance import Instance, die_with, free_port, open_log
+from .instance import Instance, die_with, open_log
 
 log = logging.getLogger("par.serving.template")
 
@@ -51,15 +51,22 @@ class RuntimeTemplate:
         self.ready = True
         log.info("runtime template ready", extra={"pid": self._proc.pid})
 
-    async def fork(self, env: Mapping[str, str], log_path: Path) -> Instance:
-        """A new instance forked from the warm template."""
+    async def fork(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        port: int,
+        cwd: Path,
+        sandbox: dict[str, Any] | None = None,
+    ) -> Instance:
+        """A new instance forked from the warm template (which enters `sandbox` first)."""
         if not self.ready or self._proc is None or self._proc.stdin is None:
             raise TemplateUnavailable("runtime template not running")
         async with self._lock:  # replies come back in request order
-            port = free_port()
             with open_log(log_path) as out:
                 log_start = out.tell()
-            request = {"env": {**env, "PORT": str(port)}, "log": str(log_path)}
+            request = {"env": {**env, "PORT": str(port)}, "log": str(log_path), "cwd": str(cwd),
+                       "sandbox": sandbox}
             self._proc.stdin.write(json.dumps(request).encode() + b"\n")
             await self._proc.stdin.drain()
             async with asyncio.timeout(10):

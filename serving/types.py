@@ -17,6 +17,18 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one instance may use, from the deployment's Knative `resources.limits` and the
+    platform's settings. Over memory: killed (OOMKilled); over CPU: throttled."""
+
+    memory_bytes: int | None = None  # limits.memory; None: the platform's default applies
+    cpu_millis: int | None = None  # limits.cpu in millicores
+    max_processes: int = 256  # processes and threads (cgroup pids.max, else RLIMIT_NPROC)
+    max_open_files: int = 1024  # RLIMIT_NOFILE
+    max_file_bytes: int = 1 << 30  # RLIMIT_FSIZE: the largest file it may write
+
+
+@dataclass(frozen=True)
 class RevisionSpec:
     namespace: str
     agent: str
@@ -27,6 +39,7 @@ class RevisionSpec:
     max_scale: int = 0  # 0: no limit but the machine's (ServingSettings.max_instances_per_revision)
     target: int = 100  # Knative's container-concurrency-target-default
     container_concurrency: int = 0  # 0: unlimited, as in Knative
+    limits: Limits = Limits()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -63,6 +76,7 @@ class RevisionStatus:
     restarts: int
     healthy: bool  # False from a failure until an instance is ready again
     last_error: str | None
+    confinement: str  # what confines its instances ("filesystem, network, signals, ..." or "unconfined")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import logging
 import os
+import secrets
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from serving import Controller, ServingSettings
 from .servers import Served, bind
 
 log = logging.getLogger("par.up")
+EVENTING_TOKEN_FILE = "eventing-admin.token"
 
 
 class AlreadyRunning(RuntimeError):
@@ -68,7 +70,9 @@ class Platform:
         from registry.settings import RegistrySettings
         from serving import LocalGateway
 
+        os.umask(0o077)  # everything the platform writes is its own: keys, database, logs, packages
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
         other = read_platform(self.data_dir)
         if other is not None and other.pid != os.getpid():
             raise AlreadyRunning(
@@ -82,10 +86,17 @@ class Platform:
             "local-gateway": bind("local-gateway", opts.local_gateway_port),
         }
         urls = {name: f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in sockets.items()}
+        # Instances may call the gateway (and their K_SINK); no other platform port.
+        self.serving.confiner.allow_connect(sockets["gateway"].getsockname()[1])
         await self.serving.start()
         atexit.register(self.serving.kill_all_now)
 
-        eventing = await self._eventing_app(urls["local-gateway"])
+        # The eventing admin API shares the ingress's port, which agents may reach (K_SINK): it
+        # takes a token only the platform knows (also in <data dir>/eventing-admin.token).
+        eventing_token = secrets.token_urlsafe(32)
+        token_file = self.data_dir / EVENTING_TOKEN_FILE
+        token_file.write_text(eventing_token + "\n")
+        eventing = await self._eventing_app(urls["local-gateway"], eventing_token)
         await self._serve("eventing", eventing, sockets.pop("eventing"))
         local_gateway = LocalGateway(self.serving.activator, self.serving.statuses)
         await self._serve("local-gateway", local_gateway, sockets.pop("local-gateway"))
@@ -95,6 +106,7 @@ class Platform:
             domain=opts.domain,
             port=opts.port,
             eventing_admin_url=urls["eventing"],
+            eventing_admin_token=eventing_token,
         )
         registry_settings = RegistrySettings(
             data_dir=self.data_dir,
@@ -129,7 +141,7 @@ class Platform:
         write_platform(self.data_dir, self.info)
         return self.info
 
-    async def _eventing_app(self, local_gateway_url: str) -> Any:
+    async def _eventing_app(self, local_gateway_url: str, admin_token: str) -> Any:
         """Ingress + dispatcher on `KAFKA_BOOTSTRAP_SERVERS`, else on an embedded broker that
         lives as long as the platform. Triggers name agents; deliveries go to the local gateway."""
         from eventing.app import create_app
@@ -137,7 +149,9 @@ class Platform:
         from eventing.settings import EventingSettings
 
         deliveries = local_gateway_url + "/{namespace}/{name}"
-        settings = EventingSettings(PAR_EVENTING_SERVICE_URL_TEMPLATE=deliveries)
+        settings = EventingSettings(
+            PAR_EVENTING_SERVICE_URL_TEMPLATE=deliveries, PAR_EVENTING_ADMIN_TOKEN=admin_token
+        )
         bootstrap = settings.kafka_bootstrap_servers
         if not bootstrap:
             self._kafka = EmbeddedKafka()

@@ -21,8 +21,9 @@ _API = "/apis/eventing.knative.dev/v1/namespaces/{namespace}/{kind}/{name}"
 class EventingAdmin:
     """A small client of the eventing admin API."""
 
-    def __init__(self, base_url: str, ready_within: float = 15.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=10.0)
+    def __init__(self, base_url: str, token: str | None = None, ready_within: float = 15.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=10.0)
         self._ready_within = ready_within
 
     async def apply_trigger(self, spec: TriggerSpec) -> None:

@@ -49,11 +49,14 @@ class LocalBackend(DeployBackend):
         domain: str = DEFAULT_DOMAIN,
         port: int = 8080,  # the gateway's
         eventing_admin_url: str | None = None,
+        eventing_admin_token: str | None = None,
     ) -> None:
         self.serving = serving
         self._domain, self._port = domain, port
         self._prepared_root = serving.settings.data_dir / "prepared"
-        self._eventing = EventingAdmin(eventing_admin_url) if eventing_admin_url else None
+        self._eventing = (
+            EventingAdmin(eventing_admin_url, eventing_admin_token) if eventing_admin_url else None
+        )
         self._rollouts: dict[tuple[str, str], _Rollout] = {}
 
     async def deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
@@ -209,7 +212,8 @@ class LocalBackend(DeployBackend):
 
 
 def _summary(observed: ServiceStatus) -> str:
-    """One line for `par agents get`: instances per version, restarts, the last error."""
+    """One line for `par agents get`: instances per version, restarts, the last error, and
+    what confines the instances."""
     parts = []
     for rev in observed.revisions:
         states: dict[str, int] = {}
@@ -219,4 +223,5 @@ def _summary(observed: ServiceStatus) -> str:
         extra = f", {rev.restarts} restarts" if rev.restarts else ""
         error = f", last error: {rev.last_error}" if rev.last_error and not rev.healthy else ""
         parts.append(f"{rev.version}: {shown}{extra}{error}")
-    return "; ".join(parts)
+    confinement = {rev.confinement for rev in observed.revisions}
+    return "; ".join([*parts, *sorted(confinement)])

@@ -39,12 +39,14 @@ def _bound_in(package: str) -> set[str]:
     if path is None or path.name != "__init__.py":
         return set()
     names = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.ImportFrom | ast.Import):
+    for node in ast.walk(ast.parse(path.read_text())):  # also re-exports made lazily (`__all__`)
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            names |= {e.value for e in getattr(node.value, "elts", []) if isinstance(e, ast.Constant)}
+        elif isinstance(node, ast.ImportFrom | ast.Import):
             names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
-    return names
+    return names - {"__getattr__"}
 
 
 def _imports(name: str, path: Path) -> Iterator[tuple[str, int]]:

@@ -43,7 +43,9 @@ def test_stop_restart_and_kill_leave_no_process_behind(tmp_path: Path, demo_apkg
         assert response.status_code == 200, response.text
         assert response.json()["received"] == {"n": 2}
         # The embedded broker keeps nothing: the registry's trigger reached the new dispatcher.
-        kept = httpx.get(f"{second.info['eventing_url']}{TRIGGERS}/kept", timeout=10)
+        token = (data / "eventing-admin.token").read_text().strip()
+        admin = {"Authorization": f"Bearer {token}"}
+        kept = httpx.get(f"{second.info['eventing_url']}{TRIGGERS}/kept", headers=admin, timeout=10)
         assert kept.status_code == 200, kept.text
         assert kept.json()["spec"]["filter"]["attributes"] == {"type": "par.test.kept"}
         tree = second.descendants()

@@ -70,7 +70,7 @@ async def test_scale_up_follows_target_and_stops_at_max_scale(controller: Contro
     assert status is not None and status.instances == 2
 
 
-def _states(controller: Controller) -> list[str]:
+def _states(controller: Controller) -> list[InstanceState]:
     status = controller.status("default", "slow-agent")
     assert status is not None
     revision = status.revisions[0]
