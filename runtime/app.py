@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from runtime import a2a, contract
 from runtime.agent import Agent
@@ -207,20 +207,28 @@ def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
 
 
 def _add_a2a(app: FastAPI, agent: Agent, time_limit: float) -> None:
-    @_route(app, "/.well-known/agent.json", "GET")
+    server = a2a.A2AServer(agent, time_limit)
+
     async def agent_card(request: Request) -> JSONResponse:
         return JSONResponse(a2a.agent_card(agent, str(request.base_url)))
+
+    for path in ("/.well-known/agent-card.json", "/.well-known/agent.json"):  # 0.3, and before
+        app.add_route(path, agent_card, methods=["GET"])
 
     @_route(app, "/a2a", "POST")
     async def a2a_rpc(request: Request) -> Response:
         try:
             payload = json.loads(await request.body())
         except ValueError as exc:
-            return JSONResponse(
-                {
-                    "jsonrpc": "2.0",
-                    "id": None,
-                    "error": {"code": a2a.PARSE_ERROR, "message": f"parse error: {exc}"},
-                }
-            )
-        return json_result(await a2a.dispatch(agent, payload, time_limit))
+            return JSONResponse(a2a.parse_error(str(exc)))
+        answer = await server.respond(payload)
+        if isinstance(answer, dict):
+            return json_result(answer)
+        events = answer
+
+        async def body() -> AsyncIterator[bytes]:
+            async for response in events:
+                yield a2a.sse(response)
+
+        headers = {"Cache-Control": "no-cache"}
+        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

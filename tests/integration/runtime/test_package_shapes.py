@@ -76,7 +76,7 @@ def test_sdk_agent_server_factory_and_handler_maps(sdk_shapes: RuntimeProcess) -
     assert httpx.get(sdk_shapes.url("/hello")).json() == {"from": "http_server"}
     assert rpc(sdk_shapes, "reverse", {"text": "abc"})["result"] == {"reversed": "cba"}
     skills = {s["id"] for s in httpx.get(sdk_shapes.url("/.well-known/agent.json")).json()["skills"]}
-    assert skills == {"reverse", "count", "explode"}
+    assert skills == {"reverse", "wait", "count", "explode"}
 
 
 def test_a_broken_http_server_is_refused_naming_the_cause(tmp_path: Path) -> None:

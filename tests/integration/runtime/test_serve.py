@@ -75,8 +75,10 @@ def test_a2a_card_and_json_rpc(demo: RuntimeProcess) -> None:
     }
     result = httpx.post(demo.url("/a2a"), json=send).json()
     assert result["id"] == "r1"
-    assert result["result"]["parts"] == [{"kind": "data", "data": {"greeting": "Hello, Ada!"}}]
-    assert result["result"]["role"] == "agent" and result["result"]["contextId"] == "c1"
+    task = result["result"]
+    assert task["kind"] == "task" and task["status"]["state"] == "completed" and task["contextId"] == "c1"
+    assert task["artifacts"][0]["parts"] == [{"kind": "data", "data": {"greeting": "Hello, Ada!"}}]
+    assert task["status"]["message"]["role"] == "agent"
     direct = httpx.post(
         demo.url("/a2a"), json={"jsonrpc": "2.0", "id": 2, "method": "echo", "params": {"a": 1}}
     )

@@ -8,6 +8,12 @@ def reverse(params):
     return {"reversed": str(params.get("text", ""))[::-1]}
 
 
+async def wait(params):
+    """Sleep `seconds` (long enough to be canceled)."""
+    await asyncio.sleep(float(params.get("seconds", 30)))
+    return {"waited": True}
+
+
 async def count(params):
     """Stream the numbers 1..n."""
     for i in range(1, int(params.get("n", 3)) + 1):
@@ -22,6 +28,6 @@ async def explode(params):
 
 def handlers():
     return {
-        "custom_handlers": {"reverse": reverse},
+        "custom_handlers": {"reverse": reverse, "wait": wait},
         "streaming_handlers": {"count": count, "explode": explode},
     }
