@@ -72,7 +72,7 @@ def create(
     body = {
         "name": name,
         "broker": broker,
-        "filters": _filters(filter_, filter_prefix, filter_suffix, filter_expr, filters_file),
+        "filters": filters_from_flags(filter_, filter_prefix, filter_suffix, filter_expr, filters_file),
         "delivery": delivery,
         "ordering": ordering,
         **parse_sink(sink),
@@ -85,7 +85,7 @@ def create(
         render(created, output, ())
 
 
-def _filters(
+def filters_from_flags(
     exact: list[str], prefix: list[str], suffix: list[str], expressions: list[str], path: Path | None
 ) -> dict[str, str] | list[dict[str, Any]]:
     """The request's `filters`: the exact-attribute mapping when only `--filter` is given (kn's
@@ -119,7 +119,7 @@ def _filters_file(path: Path) -> list[dict[str, Any]]:
     return loaded
 
 
-def _describe(filters: dict[str, str] | list[dict[str, Any]]) -> str:
+def describe_filters(filters: dict[str, str] | list[dict[str, Any]]) -> str:
     """`type=x` for exact attributes; `prefix(type=order.)`, `cesql(...)`, `not({...})` for the dialects."""
     import json
 
@@ -148,7 +148,7 @@ def list_triggers(namespace: str = NamespaceOpt, output: Output = OutputOpt) -> 
             ("NAME", lambda t: t["name"]),
             ("BROKER", lambda t: t["broker"]),
             ("SINK", lambda t: f"ksvc:{t['sink_agent']}" if t["sink_agent"] else t["sink_uri"]),
-            ("FILTER", lambda t: _describe(t["filters"])),
+            ("FILTER", lambda t: describe_filters(t["filters"])),
         ),
     )
 
