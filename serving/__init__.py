@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .controller import Controller
     from .local_gateway import LocalGateway
     from .preparation import PrepareFailed, prepare
+    from .sandbox import IsolationRequired
     from .settings import ServingSettings
     from .traffic import TrafficError
     from .types import InstanceState, InstanceStatus, Limits, RevisionSpec, RevisionStatus, ServiceStatus
@@ -34,6 +35,7 @@ __all__ = [
     "Controller",
     "InstanceState",
     "InstanceStatus",
+    "IsolationRequired",
     "Limits",
     "LocalGateway",
     "PrepareFailed",
@@ -48,6 +50,7 @@ _TYPES = ("InstanceState", "InstanceStatus", "Limits", "RevisionSpec", "Revision
 _WHERE = {
     "Controller": "controller",
     "LocalGateway": "local_gateway",
+    "IsolationRequired": "sandbox",
     "PrepareFailed": "preparation",
     "prepare": "preparation",
     "ServingSettings": "settings",

@@ -29,6 +29,7 @@ def up(
 
     from registry.discovery import data_dir as resolve_data_dir
     from runtime.jsonlog import configure
+    from serving import IsolationRequired
 
     from .demo import DemoError, deploy_demo
     from .platform import AlreadyRunning, Platform, UpOptions, run
@@ -54,7 +55,7 @@ def up(
 
     try:
         _run_loop(run(options, ready))
-    except (AlreadyRunning, PortInUse, DemoError) as exc:
+    except (AlreadyRunning, PortInUse, DemoError, IsolationRequired) as exc:
         print(f"par up: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
