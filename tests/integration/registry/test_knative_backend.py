@@ -338,6 +338,27 @@ def test_a_restarted_registry_follows_rollouts_again(
 # --- what real API servers do: restarts, expired resourceVersions, other field managers -------
 
 
+def test_a_registry_started_while_the_api_server_is_away_follows_once_it_answers(
+    kube_apiserver: KubeAPIServer, kube_namespace: str, tmp_path: Path, demo_apkg_kit: Path
+) -> None:
+    """The registry and the control plane restart together: the resumed watch waits for the API
+    server, however long it takes to come back."""
+    ns, kubeconfig = kube_namespace, str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig"))
+    settings = RegistrySettings(data_dir=tmp_path / "reg")
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        upload(registry, c, ns, demo_apkg_kit)
+        c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={})
+    kube_apiserver.stop_apiserver()
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        time.sleep(3)  # the resumed watch fails to list for a while
+        kube_apiserver.start_apiserver()
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        status = stored_status(c, ns, is_ready, within=60)
+        assert status["phase"] == "ready" and status["url"] == READY["url"]
+
+
 def test_status_converges_after_the_api_server_restarts_mid_rollout(
     kube_apiserver: KubeAPIServer,
     kube_namespace: str,
