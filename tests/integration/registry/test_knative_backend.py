@@ -10,6 +10,10 @@ Two tests keep FakeKubeAPI, for what this server cannot be made to do: Knative's
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -443,6 +447,53 @@ def test_drift_by_another_field_manager_is_reported_not_overwritten(
         assert {m["manager"] for m in service["metadata"]["managedFields"]} == {"par-registry", CONTROLLER}
         kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
         assert stored_status(c, ns, is_ready)["message"] is None
+
+
+def test_par_deploy_prints_the_new_generations_conditions_only(
+    kube_apiserver: KubeAPIServer, kube_namespace: str, tmp_path: Path, demo_apkg_kit: Path
+) -> None:
+    """A redeploy's progress starts from what Knative says of the new generation, not from the
+    previous generation's `Ready: True`."""
+    ns, kubeconfig = kube_namespace, str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig"))
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    with (
+        run_registry(RegistrySettings(data_dir=tmp_path / "reg"), backend) as registry,
+        registry.client() as c,
+    ):
+        upload(registry, c, ns, demo_apkg_kit)
+        c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={"max_scale": 2})
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        assert is_ready(stored_status(c, ns, is_ready))
+
+        def controller() -> None:  # Knative sees the new generation a moment after the apply
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                service = kube_apiserver.get(SERVING, "services", ns, "demo-agent")
+                if service is not None and service["metadata"]["generation"] == 2:
+                    break
+                time.sleep(0.1)
+            time.sleep(1.5)
+            kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", PROGRESSING)
+            time.sleep(1.5)
+            kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+
+        playing = threading.Thread(target=controller, daemon=True)
+        playing.start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAR_")}
+        env.update(PAR_REGISTRY_URL=registry.url, PAR_API_KEY=registry.admin_key)
+        args = ["deploy", str(demo_apkg_kit), "--namespace", ns, "--max-scale", "4", "--wait-timeout", "30"]
+        deployed = subprocess.run(
+            [sys.executable, "-c", "from cli.main import main; main()", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        playing.join(timeout=30)
+    assert deployed.returncode == 0, deployed.stderr + deployed.stdout
+    progress = [line.strip() for line in deployed.stderr.splitlines() if line.strip().startswith("Ready:")]
+    assert progress == ["Ready: Unknown (RevisionMissing)", "Ready: True"], deployed.stderr
 
 
 # --- FakeKubeAPI: only what the real server here cannot be made to do ------------------------
