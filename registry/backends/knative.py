@@ -259,11 +259,10 @@ class KnativeBackend(DeployBackend):
         outage = _Outage(f"{namespace}/{name}")
         while deadline is None or deadline > time.monotonic():
             remaining = WATCH_SECONDS if deadline is None else deadline - time.monotonic()
-            opened, events = time.monotonic(), 0
+            opened, events, fresh = time.monotonic(), 0, since is None
             try:
                 if since is None:
                     current, since = await self._list(namespace, name)
-                    outage.answered()
                     if (status := status_from_service(current)) != last:
                         last = status
                         yield status
@@ -280,11 +279,12 @@ class KnativeBackend(DeployBackend):
                         last = status
                         yield status
             except ApiException as exc:
-                if exc.status == 410:  # that resourceVersion is gone from the server's history
-                    log.info("resourceVersion expired, listing again", extra={"agent": outage.where})
-                    since = None
-                    continue
                 problem = f"answered {exc.status}: {_reason(exc)}"
+                if exc.status == 410:  # that resourceVersion is gone from the server's history
+                    since = None
+                    if not fresh:  # list again at once; a version it just listed is retried with backoff
+                        log.info("resourceVersion expired, listing again", extra={"agent": outage.where})
+                        continue
             except Exception as exc:  # urllib3's connection errors, timeouts, a cut stream
                 problem = f"unreachable: {type(exc).__name__}: {exc}"
             else:
