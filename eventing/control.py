@@ -49,7 +49,8 @@ class Eventing:
         try:
             await self.kafka.ensure_topic(broker.topic, *self._topic_config(broker))
         except Exception as exc:
-            log.warning("topic check failed", extra={"topic": broker.topic, "error": repr(exc)})
+            # an outage is logged once, by `Kafka`, when it starts and when it ends
+            log.debug("topic check failed", extra={"topic": broker.topic, "error": repr(exc)})
         await asyncio.sleep(2.0)  # at most one check per topic every 2 s while Kafka is failing
 
     async def stop(self) -> None:

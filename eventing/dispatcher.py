@@ -115,7 +115,13 @@ class TriggerConsumer:
                         self._spawn(tp, record)
                 await self._commit()
         except asyncio.CancelledError:
-            await self.drain_and_commit(wait_s=10.0)
+            # A stop must not wait for an unreachable Kafka: aiokafka retries a commit until the
+            # coordinator answers. What is not committed is delivered again (at least once).
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=10.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3.0):
+                    await self._commit()
             raise
         finally:
             await consumer.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -28,6 +29,43 @@ def kafka_reason(exc: BaseException) -> str:
     text = getattr(exc, "description", "") if getattr(exc, "errno", None) is not None else ""
     text = text or str(exc)
     return text if text.startswith(name) else f"{name}: {text}"
+
+
+class OncePerWindow(logging.Filter):
+    """Passes each distinct message of a logger once per `window` seconds, then says how many it held back.
+
+    aiokafka logs every failed reconnect, metadata refresh and fetch: thousands of lines per second
+    of a Kafka outage (measured: ~85,000 in 8 s on a stock Kafka). What an operator needs is that
+    the state changed, and roughly how often the client retried."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        super().__init__()
+        self.window = window
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key, now = (record.name, str(record.msg)), time.monotonic()
+        first, held = self._seen.get(key, (-self.window, 0))
+        if now - first < self.window:
+            self._seen[key] = (first, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            note = f" [{held} more like this in the last {now - first:.0f}s not logged]"
+            record.msg = str(record.msg) + note.replace("%", "%%")
+        return True
+
+
+_CLIENT_LOG_FILTER = OncePerWindow()
+
+
+def quiet_client_retries() -> None:
+    """Put `OncePerWindow` on every aiokafka logger (a logger's filter sees only its own records)."""
+    for name in list(logging.root.manager.loggerDict):
+        if name == "aiokafka" or name.startswith("aiokafka."):
+            logger = logging.getLogger(name)
+            if _CLIENT_LOG_FILTER not in logger.filters:
+                logger.addFilter(_CLIENT_LOG_FILTER)
 
 
 class KafkaSettingsError(ValueError):
@@ -78,6 +116,8 @@ class Kafka:
             retry_backoff_ms=100,
         )
         self.admin = AIOKafkaAdminClient(**self.options)
+        self.refused = 0  # produce failures since Kafka last stored an event (0: Kafka is storing)
+        quiet_client_retries()
 
     async def start(self) -> None:
         try:
@@ -100,7 +140,15 @@ class Kafka:
                 future = await self.producer.send(topic, message.value, key=key, headers=headers)
                 await future
         except Exception as exc:
-            raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            reason = kafka_reason(exc) if str(exc) else f"no acknowledgement within {self.produce_timeout}s"
+            if not self.refused:
+                log.error("Kafka is not storing events: the ingress answers 503",
+                          extra={"topic": topic, "error": reason})
+            self.refused += 1
+            raise KafkaUnavailable(reason) from exc
+        if self.refused:
+            log.warning("Kafka stores events again", extra={"topic": topic, "refused": self.refused})
+            self.refused = 0
 
     async def ensure_topic(self, topic: str, partitions: int, replication: int) -> None:
         """Create `topic` unless it exists; replication is capped at the cluster's broker count."""

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -142,6 +144,36 @@ def trigger(name: str, broker_name: str, uri: str, namespace: str = "default",
     return {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
             "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
             "spec": {"broker": broker_name, "subscriber": {"uri": uri}, **spec}}
+
+
+def topic_records(bootstrap: str, topic: str) -> list:
+    """Every record on `topic` (read without a consumer group)."""
+
+    async def read() -> list:
+        # the topic's partitions from a metadata request naming it (a bootstrap metadata call need
+        # not list every topic: Kafka's does not, Tansu's does)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            (described,) = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            out = []
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    out.extend(records)
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
 
 
 def ce_headers(event_id: str, type_: str = "demo.hello", **extra: str) -> dict[str, str]:

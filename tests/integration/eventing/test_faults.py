@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import collections
+import contextlib
 import itertools
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -79,7 +83,7 @@ def test_dead_letter_with_error_extensions_while_later_events_flow(eventing, sub
     assert {f"ok-{i}" for i in range(5)} <= set(sub.recorder.ids())
 
 
-def test_kafka_unreachable_answers_503_promptly_then_recovers(eventing_on, own_kafka):
+def test_kafka_unreachable_answers_503_promptly_then_recovers(own_kafka, eventing_on):
     kind, kafka = own_kafka
     ev = eventing_on(kafka.bootstrap, kind, [broker("outage")], dispatcher=False,
                      PAR_EVENTING_PRODUCE_TIMEOUT=1.0)
@@ -90,6 +94,7 @@ def test_kafka_unreachable_answers_503_promptly_then_recovers(eventing_on, own_k
         response = ev.post("outage", "during")
         took = time.monotonic() - started
         assert response.status_code == 503 and took < 3.0, (response.status_code, took)
+        assert "may still be stored" in response.text  # the client cannot take a sent record back
     finally:
         kafka.resume()
     deadline = time.monotonic() + 20
@@ -98,7 +103,7 @@ def test_kafka_unreachable_answers_503_promptly_then_recovers(eventing_on, own_k
     assert status == 202
 
 
-def test_restarted_kafka_serves_again_with_its_topic(eventing_on, own_kafka):
+def test_restarted_kafka_serves_again_with_its_topic(own_kafka, eventing_on):
     kind, kafka = own_kafka
     ev = eventing_on(kafka.bootstrap, kind, [broker("restart")], dispatcher=False,
                      PAR_EVENTING_PRODUCE_TIMEOUT=1.0)
@@ -169,3 +174,68 @@ def test_sigkilled_dispatcher_restarts_and_delivers_every_accepted_event(
     print(f"\naccepted={len(accepted)} delivered={len(ids)} duplicates={duplicates} killed_after={killed_at}")
     assert len(accepted) == 400 and set(ids) == set(accepted)
     assert 0 < killed_at < 400
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def logged_at_info() -> Iterator[list[logging.LogRecord]]:
+    """Every record the process logs at INFO and above (the level `par eventing serve` runs at)."""
+    handler, root = _Records(), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield handler.records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def test_an_outage_logs_state_changes_not_every_retry(own_kafka, eventing_on, subscriber):
+    kind, kafka = own_kafka
+    sub = subscriber()
+    triggers = [trigger(f"quiet-{i}", "quiet", sub.url) for i in range(3)]
+    ev = eventing_on(kafka.bootstrap, kind, [broker("quiet"), *triggers], PAR_EVENTING_PRODUCE_TIMEOUT=0.5)
+    assert ev.post("quiet", "q-0").status_code == 202
+    sub.recorder.wait_for(3)
+    with logged_at_info() as records:
+        kafka.stop()
+        refused, until = 0, time.monotonic() + 8
+        while time.monotonic() < until:
+            refused += ev.post("quiet", f"q-{refused}").status_code == 503
+            time.sleep(0.05)
+        kafka.start()
+        deadline = time.monotonic() + 30
+        while ev.post("quiet", "q-after").status_code != 202:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    # the platform's lines (httpx logs this test's own requests)
+    lines = collections.Counter(f"{r.name}: {r.msg}"[:120] for r in records if not r.name.startswith("httpx"))
+    print(f"\n{kind}: {sum(lines.values())} lines logged over an 8 s outage ({refused} events refused):")
+    for line, count in lines.most_common(12):
+        print(f"  {count:5d}  {line}")
+    assert refused >= 5
+    assert sum(lines.values()) <= 30, lines.most_common(10)
+
+
+def test_stopping_while_kafka_is_down_is_bounded(own_kafka, eventing_on, subscriber):
+    """A delivery that ends while Kafka is gone leaves an offset to commit: the stop gives up on it."""
+    kind, kafka = own_kafka
+    sub = subscriber(delay=1.0)
+    ev = eventing_on(kafka.bootstrap, kind, [broker("gone"), trigger("gone-t", "gone", sub.url)])
+    assert ev.post("gone", "g-1").status_code == 202
+    sub.recorder.wait_for(1)  # delivered, the subscriber still answering
+    kafka.stop()
+    time.sleep(1.5)  # the delivery ends; its commit cannot reach Kafka
+    started = time.monotonic()
+    ev.server.stop()
+    took = time.monotonic() - started
+    assert not ev.server.thread.is_alive() and took < 10, took

@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.integration.eventing.conftest import broker, ce_headers, trigger
+from tests.integration.eventing.conftest import broker, ce_headers, topic_records, trigger
 
 pytestmark = pytest.mark.integration
-
-
-def topic_records(bootstrap: str, topic: str) -> list:
-    """Every record on `topic` (read without a consumer group)."""
-
-    async def read() -> list:
-        # the topic's partitions from a metadata request naming it (a bootstrap metadata call need
-        # not list every topic: Kafka's does not, Tansu's does)
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            (described,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            out = []
-            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    out.extend(records)
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
 
 
 def test_acceptance_binary_event_reaches_filtered_subscriber(eventing, subscriber, kafka_bootstrap):
