@@ -29,7 +29,7 @@ RUN uv pip compile pyproject.toml --quiet --output-file requirements.lock
 # --- runtime-build: a venv with the runtime's imports only --------------------------------------
 FROM resolve AS runtime-build
 # Distributions the runtime imports (tests/unit/cluster checks this list against runtime/*.py).
-ARG RUNTIME_REQUIREMENTS="fastapi uvicorn[standard] httpx sniffio cloudevents pydantic pydantic-settings PyYAML typer rich prometheus-client python-multipart packaging"
+ARG RUNTIME_REQUIREMENTS="fastapi uvicorn[standard] httpx sniffio cloudevents pydantic pydantic-settings PyYAML typer rich prometheus-client python-multipart packaging grpcio protobuf"
 # hadolint ignore=SC2086
 RUN uv venv /opt/par && uv pip install --python /opt/par/bin/python --constraint requirements.lock $RUNTIME_REQUIREMENTS
 COPY runtime ./runtime

@@ -65,10 +65,13 @@ def create_app(
     settings: RuntimeSettings | None = None,
     readiness: Readiness | None = None,
     boot_started: float | None = None,
+    *,
+    grpc_port: int | None = None,
 ) -> Any:
     """Build the FastAPI app for `agent`, wrapped in the request observer (metrics + log line) and
     the original runtime's front (BASE_PATH, UI_PORT). `boot_started` (a `time.monotonic()`) times
-    the start against BOOT_BUDGET_MS."""
+    the start against BOOT_BUDGET_MS; with `grpc_port`, `pixell.agent.AgentService` is served there
+    for as long as the app runs (runtime.agent_service)."""
     settings = settings or RuntimeSettings()
     readiness = readiness or Readiness()
     request_timeout = settings.request_timeout
@@ -81,6 +84,13 @@ def create_app(
             router = getattr(agent.http_app, "router", None)
             if router is not None and hasattr(router, "lifespan_context"):
                 await stack.enter_async_context(router.lifespan_context(agent.http_app))
+            if grpc_port is not None and service is not None:
+                from runtime.agent_service import start_grpc
+
+                grpc_server = await start_grpc(service, settings.host, grpc_port)
+                grace = settings.graceful_shutdown_timeout
+                stack.push_async_callback(lambda: grpc_server.stop(grace))
+                readiness.grpc = True
             readiness.ready = True
             if boot_started is not None:
                 readiness.boot_ms = round((time.monotonic() - boot_started) * 1000, 1)
@@ -110,6 +120,7 @@ def create_app(
         openapi_url=None,
     )
     metrics = Metrics()
+    service = _add_agent_service(app, agent, request_timeout)
     app.router.routes.extend(contract.routes(agent, readiness, settings.agent_id, settings.base_path))
     _add_probes(app, metrics, readiness)
     _add_invoke(app, agent, request_timeout)
@@ -204,6 +215,25 @@ def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
         except (TypeError, ValueError) as exc:
             return error_response(500, "bad_result", f"handler result is not JSON-serializable: {exc}")
         return Response(body, status_code=200, headers=headers)
+
+
+def _add_agent_service(app: FastAPI, agent: Agent, time_limit: float) -> Any:
+    """`POST /pixell.agent.AgentService/{method}` (protobuf over HTTP) when the package has an a2a
+    section; returns the service (for the gRPC server) or None."""
+    if agent.prepared.manifest.a2a is None:
+        return None
+    from runtime import agent_service  # grpcio: only for packages that offer the service
+
+    service = agent_service.AgentService(agent, time_limit)
+
+    async def method(request: Request) -> Response:
+        name = request.path_params["method"]
+        status, body = await agent_service.over_http(service, name, await request.body())
+        media = agent_service.MEDIA_TYPE if status == 200 else "text/plain"
+        return Response(body, status_code=status, media_type=media)
+
+    app.add_route(f"/{agent_service.SERVICE}/{{method}}", method, methods=["POST"])
+    return service
 
 
 def _add_a2a(app: FastAPI, agent: Agent, time_limit: float) -> None:

@@ -86,10 +86,25 @@ class RuntimeSettings(BaseSettings):
             self.max_package_bytes = self.max_package_size_mb * MiB
         return self
 
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> RuntimeSettings:
+        if self.http_port == self.a2a_port:
+            raise ValueError(f"REST_PORT and A2A_PORT cannot be the same port ({self.a2a_port})")
+        return self
+
     @property
     def http_port(self) -> int:
-        """`PORT` (Knative), else the original's `REST_PORT`, else 8080."""
-        return self.port or self.rest_port or 8080
+        """`PORT` (Knative), else the original's `REST_PORT`, else 8080. When PORT is A2A_PORT, the
+        port is gRPC's (the `--grpc` Knative variant, whose one port is h2c) and HTTP takes
+        REST_PORT, else 8080."""
+        if self.port and self.port != self.a2a_port:
+            return self.port
+        return self.rest_port or 8080
+
+    @property
+    def a2a_port_set(self) -> bool:
+        """A2A_PORT given explicitly (then a port that cannot be bound refuses the start)."""
+        return "a2a_port" in self.model_fields_set
 
     @property
     def agent_id(self) -> str | None:

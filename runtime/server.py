@@ -52,8 +52,22 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
 
         prepared = resolve(source, settings, progress=lambda line: log.info(line))
         agent = load(prepared)
-        readiness = Readiness()
-        app = create_app(agent, settings, readiness, boot_started)
+    except ApkgError as exc:
+        log.error("package refused: %s", exc, extra={"code": exc.code})
+        print(f"par runtime: package refused ({exc.code}): {exc}", file=sys.stderr)
+        return EXIT_BAD_PACKAGE
+    grpc_port = None
+    bind_host = host or settings.host
+    if agent.prepared.manifest.a2a is not None:
+        if _can_bind(bind_host, settings.a2a_port):
+            grpc_port = settings.a2a_port
+        elif settings.a2a_port_set:
+            print(f"par runtime: cannot listen on A2A_PORT {settings.a2a_port} (in use?)", file=sys.stderr)
+            return EXIT_STARTUP_FAILED
+        else:
+            log.warning("A2A_PORT %s is in use: serving without gRPC", settings.a2a_port)
+    try:
+        app = create_app(agent, settings, Readiness(), boot_started, grpc_port=grpc_port)
     except ApkgError as exc:
         log.error("package refused: %s", exc, extra={"code": exc.code})
         print(f"par runtime: package refused ({exc.code}): {exc}", file=sys.stderr)
@@ -63,7 +77,7 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
 
     config = uvicorn.Config(
         app,
-        host=host or settings.host,
+        host=bind_host,
         port=port or settings.http_port,
         log_config=None,
         access_log=False,
@@ -86,6 +100,7 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
             "version": agent.version,
             "port": config.port,
             "ports": ports,
+            "grpc_port": grpc_port,
             "base_path": settings.base_path,
             "revision": settings.k_revision,
             "app_id": settings.agent_id,
@@ -109,6 +124,14 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
         logging.shutdown()
         os._exit(0)
     return 0
+
+
+def _can_bind(host: str, port: int) -> bool:
+    try:
+        _bind(host, port).close()
+    except OSError:
+        return False
+    return True
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -4,6 +4,7 @@ BASE_PATH."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -132,3 +133,63 @@ def test_a_bad_variable_refuses_to_start_naming_it(tmp_path: Path, variable: str
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"par runtime: invalid setting {variable}: ")
+
+
+def test_grpc_agent_service_on_a2a_port(original: RuntimeProcess) -> None:
+    """A client generated from the .proto, on the original's A2A_PORT."""
+    import grpc
+
+    from runtime.protos import agent_pb2, agent_pb2_grpc
+
+    port = next(line["grpc_port"] for line in original.log_lines() if line.get("msg") == "serving")
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        health = stub.Health(agent_pb2.Empty(), timeout=10)
+        assert health.ok and health.timestamp > 1_700_000_000_000
+        assert stub.Ping(agent_pb2.Empty(), timeout=10).message == "pong"
+        capabilities = stub.DescribeCapabilities(agent_pb2.Empty(), timeout=10)
+        assert list(capabilities.methods) == ["Health", "DescribeCapabilities", "Invoke", "Ping"]
+        assert capabilities.metadata["name"] == "example-three-surface-agent"
+        parameters = {"a": "2", "b": "3"}
+        request = agent_pb2.ActionRequest(action="calculate", parameters=parameters, request_id="r-1")
+        result = stub.Invoke(request, timeout=10)
+        assert result.success and result.request_id == "r-1" and result.error == ""
+        assert json.loads(result.result) == {"operation": "add", "a": 2.0, "b": 3.0, "result": 5.0}
+        text = stub.Invoke(agent_pb2.ActionRequest(action="process_data", parameters={"data": "x"}))
+        assert text.success and text.result == "Processed data: X"  # a string result as is
+        unknown = stub.Invoke(agent_pb2.ActionRequest(action="nope"), timeout=10)
+        assert not unknown.success and "No handler found for action: nope" in unknown.error
+        assert unknown.request_id.startswith("req_")
+
+
+def test_the_service_over_http_for_the_local_platform(original: RuntimeProcess) -> None:
+    from runtime.protos import agent_pb2
+
+    request = agent_pb2.ActionRequest(action="calculate", parameters={"a": "1", "b": "1"})
+    answer = httpx.post(
+        original.url("/pixell.agent.AgentService/Invoke"),
+        content=request.SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+    )
+    assert answer.status_code == 200
+    assert json.loads(agent_pb2.ActionResult.FromString(answer.content).result)["result"] == 2.0
+    assert httpx.post(original.url("/pixell.agent.AgentService/Nope"), content=b"").status_code == 404
+
+
+def test_an_explicit_a2a_port_in_use_refuses_to_start(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = runtime_env(
+            tmp_path,
+            AGENT_PACKAGE_PATH=str(zip_folder(ORIGINAL, tmp_path / "a.apkg")),
+            REST_PORT=str(free_port()),
+            A2A_PORT=str(port),
+        )
+        command = [sys.executable, "-m", "runtime"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 3
+    assert f"cannot listen on A2A_PORT {port}" in done.stderr

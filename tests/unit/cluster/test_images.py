@@ -185,9 +185,26 @@ def _closure(requirements: list[Requirement]) -> set[str]:
     return seen
 
 
+def _owners(module: str, owners: dict[str, list[str]]) -> list[str]:
+    """Distributions providing `module`. A namespace package (`google`) is shared by several: the
+    ones shipping the imported subpackage (`google.protobuf` -> protobuf) are its owners."""
+    top, _, rest = module.partition(".")
+    found = owners.get(top, [top])
+    if len(found) > 1 and rest:
+        sub = f"{top}/{rest.split('.')[0]}/"
+        shipping = [d for d in found if any(str(f).startswith(sub) for f in metadata.files(d) or [])]
+        return shipping or found
+    return found
+
+
 def _distributions(modules: set[str]) -> set[str]:
     owners = metadata.packages_distributions()
-    return {canonicalize_name(d) for m in modules - FIRST_PARTY for d in owners.get(m, [m])}
+    return {
+        canonicalize_name(d)
+        for m in modules
+        if m.split(".")[0] not in FIRST_PARTY
+        for d in _owners(m, owners)
+    }
 
 
 def test_runtime_image_requirements_cover_every_runtime_import() -> None:
@@ -195,10 +212,10 @@ def test_runtime_image_requirements_cover_every_runtime_import() -> None:
     for path in (ROOT / "runtime").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
-                imported |= {a.name.split(".")[0] for a in node.names}
+                imported |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                imported.add(node.module.split(".")[0])
-    third_party = {m for m in imported if m not in sys.stdlib_module_names}
+                imported.add(node.module)
+    third_party = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
     missing = _distributions(third_party) - _closure(_requirements())
     assert not missing, f"runtime imports these, the runtime image lacks them: {missing}"
 
