@@ -94,8 +94,7 @@ class Confined:
 
     @property
     def env(self) -> dict[str, str]:
-        work = self.folder / "work"
-        return {"HOME": str(work), "TMPDIR": str(self.folder / "tmp"), "PAR_INSTANCE_WORKDIR": str(work)}
+        return {"HOME": str(self.folder / "work"), "TMPDIR": str(self.folder / "tmp")}
 
     def oom_killed(self) -> bool:
         return self.cgroup is not None and self.cgroup.oom_kills() > 0
@@ -200,7 +199,8 @@ class Confiner:
                    "RLIMIT_CORE": 0}
         if cgroup is None and limits.memory_bytes is not None:
             rlimits["RLIMIT_AS"] = limits.memory_bytes + _ADDRESS_SPACE_SLACK
-        if (cgroup is None or "pids" not in self.cgroups.controllers) and os.getuid() != 0:  # type: ignore[union-attr]
+        pids_cgroup = self.cgroups is not None and "pids" in self.cgroups.controllers
+        if not pids_cgroup and os.getuid() != 0:  # root is exempt from RLIMIT_NPROC
             rlimits["RLIMIT_NPROC"] = _user_processes() + limits.max_processes
         return rlimits
 
