@@ -256,3 +256,10 @@ def test_min_scale_keeps_an_instance_warm_without_traffic(platform: ParUp, emitt
     assert platform.agent_pids("event-emitter") == [pid]
     platform.deploy(emitter_apkg, min_scale=0)
     wait_until(lambda: not alive(pid), IDLE_WINDOW + 10, "min-scale 0 did not let it scale to zero")
+
+
+def test_the_platforms_files_are_its_own(platform: ParUp) -> None:
+    """Issue 11: no other user (and no agent, which is confined apart) reads keys or the database."""
+    assert platform.data_dir.stat().st_mode & 0o777 == 0o700
+    for name in ("admin.key", "registry.db", "eventing-admin.token", "platform.json"):
+        assert (platform.data_dir / name).stat().st_mode & 0o777 == 0o600, name
