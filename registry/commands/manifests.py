@@ -29,6 +29,9 @@ def manifests(
     artifact_base: str | None = typer.Option(
         None, "--artifact-base", help="Registry URL runtimes download from"
     ),
+    grpc: bool = typer.Option(
+        False, "--grpc", help="Also the {agent}-grpc Service: pixell.agent.AgentService on an h2c port"
+    ),
 ) -> None:
     """Print the Knative Service, Broker and Triggers for a package or a deployed agent.
 
@@ -36,6 +39,8 @@ def manifests(
     so what is printed is what a cluster accepts."""
     path = Path(target)
     if not (path.suffix == ".apkg" or path.is_file()):
+        if grpc:
+            raise typer.BadParameter("--grpc needs a package file (PATH.apkg)", param_hint="--grpc")
         with client() as c:
             typer.echo(
                 c.request("GET", f"/v1/namespaces/{namespace}/agents/{target}/manifests").text, nl=False
@@ -89,6 +94,10 @@ def manifests(
     if image:
         options = dataclasses.replace(options, image=image)
     objects = gen.for_agent(spec, (), options)
+    if grpc:
+        from registry.grpc_variant import grpc_service
+
+        objects.append(grpc_service(spec, options))
     try:
         admission.check(objects, admission.limits_from(settings))
     except admission.Refused as exc:

@@ -193,3 +193,19 @@ def test_an_explicit_a2a_port_in_use_refuses_to_start(tmp_path: Path) -> None:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 3
     assert f"cannot listen on A2A_PORT {port}" in done.stderr
+
+
+def test_the_knative_grpc_variant_port_is_grpcs(tmp_path: Path) -> None:
+    """`{agent}-grpc` sets A2A_PORT to the container port Knative also passes as PORT."""
+    import grpc
+
+    from runtime.protos import agent_pb2, agent_pb2_grpc
+
+    port = free_port()
+    server = start_original(tmp_path, PORT=str(port), A2A_PORT=str(port))  # HTTP on REST_PORT
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert agent_pb2_grpc.AgentServiceStub(channel).Health(agent_pb2.Empty(), timeout=10).ok
+        assert get(server, "/readyz").status_code == 200
+    finally:
+        server.stop()
