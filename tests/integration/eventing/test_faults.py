@@ -13,14 +13,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from tests.integration.eventing.conftest import SESSION_TIMEOUT_MS, broker, ce_headers, trigger
+from eventing.objects import topic_name
+from tests.integration.eventing.conftest import SESSION_TIMEOUT_MS, broker, ce_headers, topic_records, trigger
 from tests.support.net import free_port, wait_http
 
 pytestmark = pytest.mark.integration
@@ -239,3 +241,65 @@ def test_stopping_while_kafka_is_down_is_bounded(own_kafka, eventing_on, subscri
     ev.server.stop()
     took = time.monotonic() - started
     assert not ev.server.thread.is_alive() and took < 10, took
+
+
+def _stream_through(
+    kafka: Any, kind: str, fault: Callable[[], None], eventing_on: Any, subscriber: Any, name: str
+) -> None:
+    """300 events from an at-least-once client (a 503 is sent again) while `fault` hits Kafka mid-stream:
+    every accepted event is stored and delivered; duplicates come only from events answered 503."""
+    sub = subscriber()
+    ev = eventing_on(kafka.bootstrap, kind, [broker(name), trigger(f"{name}-t", name, sub.url)],
+                     PAR_EVENTING_PRODUCE_TIMEOUT=1.0)
+    accepted: list[str] = []
+    refused: collections.Counter[str] = collections.Counter()
+
+    def produce() -> None:
+        with httpx.Client(base_url=ev.url, timeout=30) as client:
+            for i in range(300):
+                event_id = f"{name}-{i}"
+                headers = ce_headers(event_id)
+                while client.post(f"/default/{name}", content=b"{}", headers=headers).status_code != 202:
+                    refused[event_id] += 1
+                    time.sleep(0.1)
+                accepted.append(event_id)
+                time.sleep(0.01)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    sub.recorder.wait_for(50, timeout=30)
+    fault()
+    producer.join(120)
+    deadline = time.monotonic() + 60
+    while not set(accepted) <= set(sub.recorder.ids()):
+        assert time.monotonic() < deadline, f"missing {len(set(accepted) - set(sub.recorder.ids()))}"
+        time.sleep(0.1)
+    stored = collections.Counter(dict(r.headers)["ce_id"].decode()
+                                 for r in topic_records(kafka.bootstrap, topic_name("default", name)))
+    twice = {event_id for event_id, count in stored.items() if count > 1}
+    delivered = sub.recorder.ids()
+    print(f"\n{kind} {name}: accepted={len(accepted)} answered-503={sum(refused.values())} "
+          f"(events {len(refused)}) stored-twice={len(twice)} "
+          f"delivered-twice={len(delivered) - len(set(delivered))}")
+    assert len(accepted) == 300 and set(stored) == set(accepted)
+    assert twice <= set(refused), twice - set(refused)
+
+
+def test_sigkilled_kafka_restarted_mid_stream_loses_no_accepted_event(real_kafka, eventing_on, subscriber):
+    def crash() -> None:
+        real_kafka.kill()
+        time.sleep(1.0)
+        real_kafka.start()
+
+    _stream_through(real_kafka, "kafka", crash, eventing_on, subscriber, "kill9")
+
+
+def test_frozen_broker_mid_stream_loses_no_accepted_event(own_kafka, eventing_on, subscriber):
+    kind, kafka = own_kafka
+
+    def freeze() -> None:
+        kafka.pause()
+        time.sleep(3.0)
+        kafka.resume()
+
+    _stream_through(kafka, kind, freeze, eventing_on, subscriber, "frozen")
