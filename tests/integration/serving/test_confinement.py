@@ -109,6 +109,13 @@ async def test_no_signal_or_proc_access_outside_its_instance(serving: Controller
     assert (await act(serving, "neighbour", act="whoami"))["pid"] == neighbour["pid"]  # alive, same
 
 
+async def test_a_kill_of_everything_reaches_nothing_outside_its_instance(serving: Controller) -> None:
+    neighbour = await act(serving, "neighbour", act="whoami")
+    answer = await act(serving, act="kill-platform", up_to=max(os.getpid(), neighbour["pid"]) + 1000)
+    assert answer["killed"] == [] and answer["refused"] > 0
+    assert (await act(serving, "neighbour", act="whoami"))["pid"] == neighbour["pid"]
+
+
 async def test_network_only_to_the_gateway_and_outbound_ports(
     serving: Controller, platform_ports: dict[str, socket.socket]
 ) -> None:

@@ -22,6 +22,25 @@ def _kill(data):
     return {}
 
 
+def _kill_platform(data):
+    """SIGKILL every process it can name but itself: the platform, its neighbours, anything."""
+    with open("/proc/sys/kernel/pid_max") as fh:
+        last = min(int(fh.read()), int(data.get("up_to", 1 << 22)))
+    own = {int(tid) for tid in os.listdir(f"/proc/{os.getpid()}/task")}  # its threads answer to kill too
+    killed, refused = [], 0
+    for pid in range(2, last + 1):
+        if pid in own:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except PermissionError:
+            refused += 1
+        except ProcessLookupError:
+            pass
+    return {"killed": killed, "refused": refused}
+
+
 def _connect(data):
     with socket.create_connection((data.get("host", "127.0.0.1"), int(data["port"])), timeout=5):
         return {}
@@ -88,7 +107,8 @@ def _spin(data):
     return {"loops": n}
 
 
-ACTS = {"read": _read, "environ": _environ, "kill": _kill, "connect": _connect, "bind": _bind,
+ACTS = {"read": _read, "environ": _environ, "kill": _kill, "kill-platform": _kill_platform,
+        "connect": _connect, "bind": _bind,
         "write": _write, "fill": _fill, "alloc": _alloc, "fork-loop": _fork_loop, "spin": _spin,
         "whoami": lambda data: {"pid": os.getpid(), "port": int(os.environ["PORT"])}}
 
