@@ -5,6 +5,7 @@ Public API (other components import only this module):
 - `Controller`: apply an agent's revisions and traffic split, remove it, report `ServiceStatus`;
   its `activator` is the gateway's `Resolver` (holds a request while an instance starts).
 - `LocalGateway`: the keyless loopback way in for platform parts (event deliveries).
+- `GrpcFront`: the keyless loopback gRPC way in (`pixell.agent.AgentService`, agent by metadata).
 - `prepare`: a package prepared once per SHA-256 at deploy time.
 - the API types (`RevisionSpec`, `Limits`, `ServiceStatus`, `RevisionStatus`, `InstanceStatus`) and
   `ServingSettings`.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .controller import Controller
+    from .grpc_front import GrpcFront
     from .local_gateway import LocalGateway
     from .preparation import PrepareFailed, prepare
     from .sandbox import IsolationRequired
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Controller",
+    "GrpcFront",
     "InstanceState",
     "InstanceStatus",
     "IsolationRequired",
@@ -50,6 +53,7 @@ _TYPES = ("InstanceState", "InstanceStatus", "Limits", "RevisionSpec", "Revision
 _WHERE = {
     "Controller": "controller",
     "LocalGateway": "local_gateway",
+    "GrpcFront": "grpc_front",
     "IsolationRequired": "sandbox",
     "PrepareFailed": "preparation",
     "prepare": "preparation",

@@ -46,7 +46,8 @@ def up(
         info = platform.info
         assert info is not None
         key_file = platform.data_dir / "admin.key"
-        say(banner(info.gateway_url, info.registry_url, platform.admin_key, key_file, info.domain, port))
+        say(banner(info.gateway_url, info.registry_url, platform.admin_key, key_file, info.domain, port,
+                   grpc=platform.grpc_address))
         if demo:
             await deploy_demo(info.registry_url, platform.admin_key or "", platform.data_dir, say)
             say("demo ready: emit an event, then see it received:\n"
@@ -75,10 +76,15 @@ def _run_loop(main: Any) -> None:
         uvloop.run(main)
 
 
-def banner(gateway: str, registry: str, key: str | None, key_file: Path, domain: str, port: int) -> str:
+def banner(
+    gateway: str, registry: str, key: str | None, key_file: Path, domain: str, port: int,
+    grpc: str | None = None,
+) -> str:
+    grpc_line = [f"  grpc       {grpc}   (pixell.agent.AgentService; metadata x-par-agent: {{agent}})"]
     return "\n".join([
         "PAR is up.",
         f"  gateway    {gateway}   (agents: Host {{agent}}.{{namespace}}.{domain})",
+        *(grpc_line if grpc else []),
         f"  registry   {registry}",
         f"  admin key  {key}   (saved in {key_file})",
         "Next:",

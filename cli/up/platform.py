@@ -45,6 +45,7 @@ class UpOptions:
     registry_port: int = 0  # 0: any free loopback port
     eventing_port: int = 0
     local_gateway_port: int = 0
+    grpc_port: int = 0  # the gRPC way in (serving.GrpcFront); 0: any free loopback port
     domain: str = DEFAULT_DOMAIN
 
 
@@ -61,6 +62,8 @@ class Platform:
         self.new_admin_key = False
         self.info: PlatformInfo | None = None
         self.registry_state: Any = None
+        self.grpc_front: Any = None
+        self.grpc_address: str | None = None
 
     async def start(self) -> PlatformInfo:
         from gateway.proxy import build_proxy_app
@@ -100,6 +103,11 @@ class Platform:
         await self._serve("eventing", eventing, sockets.pop("eventing"))
         local_gateway = LocalGateway(self.serving.activator, self.serving.statuses)
         await self._serve("local-gateway", local_gateway, sockets.pop("local-gateway"))
+        from serving import GrpcFront  # grpcio loads only here: the forked runtime template never sees it
+
+        self.grpc_front = GrpcFront(self.serving.activator)
+        self.grpc_address = f"127.0.0.1:{await self.grpc_front.start('127.0.0.1', opts.grpc_port)}"
+        log.info("serving", extra={"part": "grpc", "address": self.grpc_address})
 
         backend = LocalBackend(
             self.serving,
@@ -172,6 +180,9 @@ class Platform:
         """Stop in reverse order: no new requests, then agents, then eventing and the broker."""
         if self.info is not None:
             remove_platform(self.data_dir)
+        if self.grpc_front is not None:
+            await self.grpc_front.stop()
+            self.grpc_front = None
         for served in reversed(self._served):
             await served.stop()
         self._served.clear()
