@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry import yamlout
-from registry.backends.base import DeploymentSpec, TriggerSpec
+from registry import resources, yamlout
+from registry.backends.base import DeploymentSpec, Resources, TriggerSpec
 from registry.settings import RegistrySettings
 
 SERVING = "serving.knative.dev/v1"
@@ -31,15 +31,16 @@ RUNTIME_PORT = 8080
 WORK_DIR = "/tmp"
 ORDERING_ANNOTATION = "kafka.eventing.knative.dev/delivery.order"
 Obj = dict[str, Any]
+# Where a deployment asks for none (PAR_RUNTIME_CPU_REQUEST, ..., PAR_RUNTIME_MEMORY_LIMIT).
+DEFAULT_RESOURCES = Resources(
+    requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
+)
 
 
 @dataclass(frozen=True)
 class ManifestOptions:
     image: str = "ghcr.io/pixell/par-runtime:0.1.0"
-    cpu_request: str = "100m"
-    memory_request: str = "256Mi"
-    cpu_limit: str = "1"
-    memory_limit: str = "1Gi"
+    resources: Resources = DEFAULT_RESOURCES
     broker_config: str = "kafka-broker-config"
     broker_config_namespace: str = "knative-eventing"
 
@@ -47,10 +48,7 @@ class ManifestOptions:
 def options_from(settings: RegistrySettings) -> ManifestOptions:
     return ManifestOptions(
         image=settings.runtime_image,
-        cpu_request=settings.runtime_cpu_request,
-        memory_request=settings.runtime_memory_request,
-        cpu_limit=settings.runtime_cpu_limit,
-        memory_limit=settings.runtime_memory_limit,
+        resources=resources.defaults_from(settings),
         broker_config=settings.kafka_broker_config,
     )
 
@@ -82,6 +80,7 @@ def service(spec: DeploymentSpec, options: ManifestOptions = ManifestOptions()) 
         PACKAGE_SHA256=current.sha256,
         AGENT_APP_ID=f"{spec.namespace}/{spec.agent}",
     )
+    container = _container(env, resources.resolve(spec.resources, options.resources), options)
     labels = _labels(spec.agent)
     service_labels = dict(labels)
     if spec.cluster_local:
@@ -106,7 +105,7 @@ def service(spec: DeploymentSpec, options: ManifestOptions = ManifestOptions()) 
                     "containerConcurrency": scaling.container_concurrency,
                     "timeoutSeconds": scaling.timeout_seconds,
                     "enableServiceLinks": False,
-                    "containers": [_container(env, options)],
+                    "containers": [container],
                     "volumes": [{"name": "work", "emptyDir": {}}],
                 },
             },
@@ -123,7 +122,7 @@ def service(spec: DeploymentSpec, options: ManifestOptions = ManifestOptions()) 
     }
 
 
-def _container(env: dict[str, str], options: ManifestOptions) -> Obj:
+def _container(env: dict[str, str], resolved: Resources, options: ManifestOptions) -> Obj:
     return {
         "name": "runtime",
         "image": options.image,
@@ -136,10 +135,7 @@ def _container(env: dict[str, str], options: ManifestOptions) -> Obj:
             "timeoutSeconds": 1,
             "successThreshold": 1,
         },
-        "resources": {
-            "requests": {"cpu": options.cpu_request, "memory": options.memory_request},
-            "limits": {"cpu": options.cpu_limit, "memory": options.memory_limit},
-        },
+        "resources": {"requests": dict(resolved.requests), "limits": dict(resolved.limits)},
         "securityContext": {
             "runAsNonRoot": True,
             "allowPrivilegeEscalation": False,

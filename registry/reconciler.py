@@ -27,6 +27,7 @@ from registry.backends.base import (
     DeployBackend,
     DeploymentSpec,
     DeploymentStatus,
+    Resources,
     Scaling,
     TriggerSpec,
     VersionTarget,
@@ -47,8 +48,12 @@ def record(deployment: Deployment, status: DeploymentStatus) -> None:
 
 
 def template_config(spec: DeploymentSpec) -> str:
-    """A digest of what a revision is made of besides its package (Knative revisions are immutable)."""
-    fields = spec.model_dump(include={"scaling", "env", "k_sink", "cluster_local"}, mode="json")
+    """A digest of what a revision is made of besides its package (Knative revisions are immutable).
+    Resources count once a deployment asks for some (earlier digests stay as they were)."""
+    include = {"scaling", "env", "k_sink", "cluster_local"}
+    if spec.resources != Resources():
+        include.add("resources")
+    fields = spec.model_dump(include=include, mode="json")
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -142,6 +147,7 @@ class Reconciler:
                 timeout_seconds=deployment.timeout_seconds,
             ),
             env=dict(deployment.env),
+            resources=Resources(**(deployment.resources or {})),
             broker=deployment.broker,
             k_sink=self.k_sink(agent.namespace, deployment.broker),
             cluster_local=deployment.cluster_local,

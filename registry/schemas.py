@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from registry.naming import agent_name_problem
+from runtime import quantity
 
 DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
 
@@ -106,6 +107,31 @@ class TrafficRequest(BaseModel):
         return self
 
 
+def _quantity(value: str | None) -> str | None:
+    if value is not None and quantity.parse(value) <= 0:
+        raise ValueError(f"{value!r} must be more than zero")
+    return value
+
+
+ResourceName = Literal["cpu", "memory"]
+Quantity = Annotated[str | None, AfterValidator(_quantity)]  # `500m`, `256Mi`; null: the default
+
+
+class ResourcesIn(BaseModel):
+    """A Knative container's `resources`; each value given replaces the deployment's, null drops it."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests: dict[ResourceName, Quantity] = {}
+    limits: dict[ResourceName, Quantity] = {}
+
+
+class ResourcesOut(BaseModel):
+    """What the deployment asked; what it left out is the platform's default."""
+
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+
+
 class DeployRequest(BaseModel):
     """Fields left out keep the agent's current deployment values (Knative defaults at first)."""
 
@@ -117,6 +143,7 @@ class DeployRequest(BaseModel):
     container_concurrency: int = Field(0, ge=0)
     timeout_seconds: int = Field(300, ge=1)  # at most the cluster's max (registry.admission)
     env: dict[str, str] = {}
+    resources: ResourcesIn | None = None  # at most PAR_MAX_CPU_LIMIT / PAR_MAX_MEMORY_LIMIT
     broker: DnsLabel | None = "default"
     cluster_local: bool | None = None
 
@@ -141,6 +168,7 @@ class DeploymentOut(BaseModel):
     container_concurrency: int
     timeout_seconds: int
     env: dict[str, str]
+    resources: ResourcesOut = ResourcesOut()
     broker: str | None
     cluster_local: bool
     status: StatusOut

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runtime import quantity
 
 
 class RegistrySettings(BaseSettings):
@@ -44,10 +46,14 @@ class RegistrySettings(BaseSettings):
         description="K_SINK template for an agent's broker",
     )
     cluster_local: bool = Field(False, description="Default visibility: networking.knative.dev/visibility")
+    # An agent container's resources where its deployment sets none (registry/resources.py)...
     runtime_cpu_request: str = "100m"
     runtime_memory_request: str = "256Mi"
     runtime_cpu_limit: str = "1"
     runtime_memory_limit: str = "1Gi"
+    # ... and the most a deployment may ask for (more is refused with 422 naming the field).
+    max_cpu_limit: str = Field("4", description="Largest cpu request/limit a deployment may ask")
+    max_memory_limit: str = Field("4Gi", description="Largest memory request/limit a deployment may ask")
     kafka_broker_config: str = Field("kafka-broker-config", description="ConfigMap of Kafka-class Brokers")
     max_package_bytes: int = Field(200 * 1024 * 1024, description="Largest APKG upload accepted")
     max_revision_timeout_seconds: int = Field(
@@ -58,9 +64,19 @@ class RegistrySettings(BaseSettings):
     )
     watch_seconds: float = Field(600.0, description="How long a deploy is watched for readiness")
 
+
     # Client side (the `par` commands that talk to a registry).
     registry_url: str | None = Field(None, description="Registry the CLI talks to (default: see client.py)")
     api_key: str | None = Field(None, description="Key the CLI sends (default: <data_dir>/admin.key)")
+
+    @field_validator(
+        "runtime_cpu_request", "runtime_memory_request", "runtime_cpu_limit", "runtime_memory_limit",
+        "max_cpu_limit", "max_memory_limit",
+    )
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        quantity.parse(value)  # a ValueError naming what is accepted
+        return value
 
     def sqlalchemy_url(self) -> str:
         """The async driver URL: the SQLite file by default, asyncpg for postgresql:// URLs."""

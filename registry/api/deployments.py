@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from registry import admission
+from registry import admission, resources
 from registry.api.deps import Admin, Session, State
 from registry.api.views import NamespacePath, deployment_out
+from registry.backends.base import Resources
 from registry.models import Agent, Deployment, Trigger, Version
 from registry.problems import Problem
 from registry.queries import load_agent
@@ -32,6 +33,15 @@ async def _apply(state: State, session: Session, agent: Agent, deployment: Deplo
     await session.commit()
     state.reconciler.follow(agent.namespace, agent.name, deployment.generation)
     return deployment_out(agent, deployment)
+
+
+def _check_resources(state: State, asked: dict[str, dict[str, str]]) -> None:
+    """422 naming the field for more than the platform's maximum or a request over its limit."""
+    defaults, maximum = resources.defaults_from(state.settings), resources.maximum_from(state.settings)
+    try:
+        resources.check(Resources(**asked), defaults, maximum)
+    except resources.Refused as exc:
+        raise Problem(422, "Resources refused", str(exc), code=exc.code, field=exc.field) from None
 
 
 def _push_history(deployment: Deployment) -> None:
@@ -92,8 +102,11 @@ async def deploy(
         changes = body.model_dump(exclude_unset=True, exclude={"version"})
     if changes.get("cluster_local") is None:
         changes.pop("cluster_local", None)
+    asked = resources.merged(deployment.resources or {}, changes.pop("resources", None) or {})
+    _check_resources(state, asked)
     for field, value in changes.items():
         setattr(deployment, field, value)
+    deployment.resources = asked
     deployment.traffic = [{"version": version, "percent": 100, "tag": None}]
     deployment.generation += 1
     deployment.phase, deployment.last_error = "deploying", None

@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from registry.models import Agent, Deployment, Version
 from registry.naming import revision_name
 from registry.problems import Problem
-from registry.schemas import AgentOut, DeploymentOut, StatusOut, TrafficTargetOut, VersionOut
+from registry.schemas import AgentOut, DeploymentOut, ResourcesOut, StatusOut, TrafficTargetOut, VersionOut
 
 DNS_LABEL = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 NamespacePath = PathParam(pattern=DNS_LABEL, description="namespace (a DNS label)")
@@ -157,6 +157,7 @@ def deployment_out(agent: Agent, deployment: Deployment) -> DeploymentOut:
         container_concurrency=deployment.container_concurrency,
         timeout_seconds=deployment.timeout_seconds,
         env=deployment.env,
+        resources=ResourcesOut(**(deployment.resources or {})),
         broker=deployment.broker,
         cluster_local=deployment.cluster_local,
         status=status_out(deployment),

@@ -55,6 +55,15 @@ class Scaling(_Frozen):
     timeout_seconds: int = Field(300, ge=1)  # per-request timeout (<= the cluster max: registry.admission)
 
 
+class Resources(_Frozen):
+    """Kubernetes compute resources, `cpu` and `memory` as quantities (`500m`, `256Mi`): what a
+    deployment asked (`par deploy --request/--limit`). What it leaves out is the platform's
+    default (`registry.resources.resolve`: Knative manifests) or the machine's (one machine)."""
+
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
 class DeploymentSpec(_Frozen):
     """Everything a backend needs to run one agent; nothing backend-specific."""
 
@@ -65,6 +74,7 @@ class DeploymentSpec(_Frozen):
     versions: tuple[VersionTarget, ...]
     scaling: Scaling = Scaling()
     env: dict[str, str] = Field(default_factory=dict)  # the deployment's env (highest precedence)
+    resources: Resources = Resources()  # the container's requests/limits, as asked
     broker: str | None = "default"  # the agent's K_SINK broker in its namespace; None = no K_SINK
     k_sink: str | None = None  # the resolved broker ingress URL for K_SINK (set by the registry)
     cluster_local: bool = False  # networking.knative.dev/visibility: cluster-local

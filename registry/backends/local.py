@@ -26,7 +26,8 @@ from registry.backends.base import (
     VersionTarget,
 )
 from registry.backends.eventing_admin import EventingAdmin
-from serving import Controller, RevisionSpec, ServiceStatus, prepare
+from runtime import quantity
+from serving import Controller, Limits, RevisionSpec, ServiceStatus, prepare
 
 COALESCE_SECONDS = 0.2  # after ready, one status for a burst of instance changes
 
@@ -113,6 +114,7 @@ class LocalBackend(DeployBackend):
             max_scale=scaling.max_scale or 0,
             target=scaling.target or 100,
             container_concurrency=scaling.container_concurrency,
+            limits=_limits(spec),
         )
 
     async def undeploy(self, namespace: str, agent: str) -> None:
@@ -211,6 +213,17 @@ class LocalBackend(DeployBackend):
             await self._eventing.aclose()
 
 
+def _limits(spec: DeploymentSpec) -> Limits:
+    """The deployment's `limits.memory` and `limits.cpu` for each instance; what it leaves out is
+    the machine's default (PAR_INSTANCE_MEMORY_LIMIT, PAR_INSTANCE_CPU_LIMIT). Requests reserve
+    nothing on one machine."""
+    memory, cpu = spec.resources.limits.get("memory"), spec.resources.limits.get("cpu")
+    return Limits(
+        memory_bytes=quantity.to_bytes(memory) if memory else None,
+        cpu_millis=quantity.to_millicores(cpu) if cpu else None,
+    )
+
+
 def _summary(observed: ServiceStatus) -> str:
     """One line for `par agents get`: instances per version, restarts, the last error, and
     what confines the instances."""
@@ -221,7 +234,12 @@ def _summary(observed: ServiceStatus) -> str:
             states[inst.state] = states.get(inst.state, 0) + 1
         shown = ", ".join(f"{n} {s}" for s, n in states.items()) or "scaled to zero"
         extra = f", {rev.restarts} restarts" if rev.restarts else ""
-        error = f", last error: {rev.last_error}" if rev.last_error and not rev.healthy else ""
+        if rev.last_error and not rev.healthy:
+            error = f", last error: {rev.last_error}"
+        elif rev.last_error and rev.restarts:  # replaced since; why it went, as Kubernetes' Last State
+            error = f", last exit: {rev.last_error}"
+        else:
+            error = ""
         parts.append(f"{rev.version}: {shown}{extra}{error}")
     confinement = {rev.confinement for rev in observed.revisions}
     return "; ".join([*parts, *sorted(confinement)])

@@ -54,9 +54,20 @@ def get_agent(name: str, namespace: str = NamespaceOpt, output: Output = OutputO
     render(agent, output, AGENT_COLUMNS)
     if output is Output.table and "deployment" in agent:
         render(agent["deployment"]["traffic"], output, TRAFFIC_COLUMNS)
+        typer.echo(f"resources: {describe_resources(agent['deployment'].get('resources') or {})}")
         message = agent["status"].get("message")
         if message:
             typer.echo(f"message: {message}")
+
+
+def describe_resources(resources: dict[str, dict[str, str]]) -> str:
+    """`requests cpu=100m; limits memory=256Mi`, or that the platform's defaults apply."""
+    parts = [
+        f"{kind} " + ", ".join(f"{name}={value}" for name, value in sorted(values.items()))
+        for kind in ("requests", "limits")
+        if (values := resources.get(kind))
+    ]
+    return "; ".join(parts) + (" (the rest: platform defaults)" if parts else "platform defaults")
 
 
 @app.command("update")

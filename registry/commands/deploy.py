@@ -10,6 +10,8 @@ import typer
 
 from registry.commands.common import NamespaceOpt, client, pairs, reports_errors
 
+RESOURCES = ("cpu", "memory")
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -31,6 +33,12 @@ def deploy(
         None, "--request-timeout", help="Per-request timeout, seconds"
     ),
     env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE for the agent (repeatable)"),
+    limit: list[str] = typer.Option(
+        [], "--limit", help="Resource limits, e.g. 'cpu=500m,memory=256Mi' ('memory-' unsets; repeatable)"
+    ),
+    request: list[str] = typer.Option(
+        [], "--request", help="Resource requests, e.g. 'cpu=100m,memory=128Mi' ('cpu-' unsets; repeatable)"
+    ),
     cluster_local: bool | None = typer.Option(
         None, "--cluster-local/--public-route", help="Knative visibility"
     ),
@@ -55,6 +63,11 @@ def deploy(
     }
     if env:
         body["env"] = pairs(env, "--env")
+    if limit or request:
+        body["resources"] = {
+            "limits": resource_flags(limit, "--limit"),
+            "requests": resource_flags(request, "--request"),
+        }
     with client() as c:
         size_kb = package.stat().st_size / 1024
         with console.status(f"Uploading {package.name} ({size_kb:,.0f} KiB)..."):
@@ -81,6 +94,23 @@ def deploy(
         typer.echo(f"{version['agent']} {version['version']}: {status['phase']} ({reason})")
         if wait:
             raise typer.Exit(1)
+
+
+def resource_flags(values: list[str], flag: str) -> dict[str, str | None]:
+    """kn's `--limit`/`--request`: `cpu=500m,memory=256Mi`, repeatable; `memory-` removes the value
+    (back to the platform's default). Quantities are checked by the registry (422 naming them)."""
+    parsed: dict[str, str | None] = {}
+    for item in (part.strip() for value in values for part in value.split(",")):
+        if item.endswith("-") and "=" not in item:
+            name, value = item[:-1], None
+        else:
+            name, sep, value = item.partition("=")
+            if not sep or not value:
+                raise typer.BadParameter(f"{item!r} is not RESOURCE=QUANTITY or RESOURCE-", param_hint=flag)
+        if name not in RESOURCES:
+            raise typer.BadParameter(f"{name!r}: resources are {' and '.join(RESOURCES)}", param_hint=flag)
+        parsed[name] = value
+    return parsed
 
 
 def _follow(

@@ -340,3 +340,37 @@ def test_deploy_refuses_bad_settings_and_changes_nothing(
             assert c.put(f"{NS}/agents/demo-agent/deployment", json=body).status_code in (404, 422), body
         assert_problem(c.get(f"{NS}/agents/demo-agent/deployment"), 404)
     assert registry.backend.calls == []  # type: ignore[attr-defined]
+
+
+def test_deploy_resources_reach_the_backend_and_too_much_is_refused_naming_the_field(
+    registry: RunningRegistry, demo_apkg_kit: Path
+) -> None:
+    path = f"{NS}/agents/demo-agent/deployment"
+    with registry.client() as c:
+        upload(c, demo_apkg_kit)
+        over = assert_problem(c.put(path, json={"resources": {"limits": {"memory": "64Gi"}}}), 422)
+        assert (over["code"], over["field"]) == ("resources_over_maximum", "resources.limits.memory")
+        assert "PAR_MAX_MEMORY_LIMIT" in over["detail"]
+        inverted = {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}
+        refused = assert_problem(c.put(path, json={"resources": inverted}), 422)
+        assert (refused["code"], refused["field"]) == ("request_over_limit", "resources.requests.cpu")
+        bad = assert_problem(c.put(path, json={"resources": {"limits": {"memory": "lots"}}}), 422)
+        assert bad["code"] == "invalid_request"
+        assert c.put(path, json={"resources": {"limits": {"gpu": "1"}}}).status_code == 422
+        assert registry.backend.calls == []  # type: ignore[attr-defined]
+
+        asked = {"limits": {"memory": "256Mi", "cpu": "500m"}, "requests": {"memory": "128Mi", "cpu": "100m"}}
+        deployed = c.put(path, json={"resources": asked})
+        assert deployed.status_code == 200, deployed.text
+        assert deployed.json()["resources"] == asked
+        spec = registry.backend.deployments[("default", "demo-agent")]  # type: ignore[attr-defined]
+        assert spec.resources.limits == {"memory": "256Mi", "cpu": "500m"}
+        # As kn's --limit: a value named replaces, the others stay; null goes back to the default.
+        changed = c.put(path, json={"resources": {"limits": {"memory": "512Mi"}, "requests": {"cpu": None}}})
+        assert changed.json()["resources"] == {
+            "limits": {"memory": "512Mi", "cpu": "500m"}, "requests": {"memory": "128Mi"}
+        }
+        assert c.put(path, json={"min_scale": 1}).json()["resources"]["limits"]["memory"] == "512Mi"
+        assert c.get(path).json()["resources"]["limits"] == {"memory": "512Mi", "cpu": "500m"}
+        # A new configuration is a new revision (Knative revisions are immutable).
+        assert changed.json()["traffic"][0]["revision"] != deployed.json()["traffic"][0]["revision"]

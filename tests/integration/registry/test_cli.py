@@ -86,6 +86,29 @@ def test_deploy_list_get_traffic_rollback(
     assert missing.returncode == 1 and "not found" in missing.stderr.lower()
 
 
+def test_deploy_with_kn_style_limits_and_requests(cli_registry: RunningRegistry, demo_apkg_kit: Path) -> None:
+    deployed = par(cli_registry, "deploy", str(demo_apkg_kit), "--limit", "memory=256Mi,cpu=500m",
+                   "--request", "memory=128Mi", "--request", "cpu=100m")
+    assert "is ready" in deployed.stdout
+    got = yaml.safe_load(par(cli_registry, "agents", "get", "demo-agent", "-o", "yaml").stdout)
+    assert got["deployment"]["resources"] == {
+        "limits": {"memory": "256Mi", "cpu": "500m"}, "requests": {"memory": "128Mi", "cpu": "100m"}
+    }
+    table = par(cli_registry, "agents", "get", "demo-agent").stdout
+    assert "resources: requests cpu=100m, memory=128Mi; limits cpu=500m, memory=256Mi" in table
+    # `memory-` unsets, as with kn; the cpu limit is kept.
+    par(cli_registry, "deploy", str(demo_apkg_kit), "--limit", "memory-")
+    got = yaml.safe_load(par(cli_registry, "agents", "get", "demo-agent", "-o", "yaml").stdout)
+    assert got["deployment"]["resources"]["limits"] == {"cpu": "500m"}
+    too_much = par(cli_registry, "deploy", str(demo_apkg_kit), "--limit", "memory=64Gi", check=False)
+    assert too_much.returncode == 1
+    last = too_much.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "resources.limits.memory" in last
+    assert "PAR_MAX_MEMORY_LIMIT" in too_much.stderr and "Traceback" not in too_much.stderr
+    bad = par(cli_registry, "deploy", str(demo_apkg_kit), "--limit", "disk=1Gi", check=False)
+    assert bad.returncode == 2 and "resources are cpu and memory" in bad.stderr
+
+
 def test_bad_package_and_unreachable_registry(cli_registry: RunningRegistry, tmp_path: Path) -> None:
     junk = tmp_path / "junk.apkg"
     junk.write_bytes(b"not a zip")
