@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric, SummaryMetricFamily
 
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -69,8 +69,42 @@ class DecisionMetrics:
         )
 
 
+class AgentRequests:
+    """`par_gateway_agent_requests_total{namespace,agent,code}` and the proxied time per agent
+    as a summary (count and sum): what the console's rate and latency chart is drawn from."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], int] = {}
+        self.seconds: dict[tuple[str, str], list[float]] = {}  # [count, sum]
+
+    def record(self, namespace: str, agent: str, status: int, seconds: float) -> None:
+        key = (namespace, agent, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        total = self.seconds.setdefault((namespace, agent), [0.0, 0.0])
+        total[0] += 1.0
+        total[1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "par_gateway_agent_requests", "Proxied requests by agent and status.",
+            labels=["namespace", "agent", "code"],
+        )
+        for (namespace, agent, status), count in sorted(self.counts.items()):
+            requests.add_metric([namespace, agent, str(status)], count)
+        yield requests
+        latency = SummaryMetricFamily(
+            "par_gateway_agent_request_seconds", "Proxied time per agent, decision to last byte.",
+            labels=["namespace", "agent"],
+        )
+        for (namespace, agent), (calls, total) in sorted(self.seconds.items()):
+            latency.add_metric([namespace, agent], count_value=int(calls), sum_value=total)
+        yield latency
+
+
 DECISIONS = DecisionMetrics()
 REGISTRY.register(DECISIONS)
+AGENT_REQUESTS = AgentRequests()
+REGISTRY.register(AGENT_REQUESTS)
 
 
 def render() -> tuple[bytes, str]:

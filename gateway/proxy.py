@@ -83,6 +83,7 @@ class ProxyApp(GatewayApp):
         )
         elapsed = time.perf_counter() - started
         metrics.observe_proxied(status, elapsed)
+        metrics.AGENT_REQUESTS.record(decision.target.namespace, decision.target.agent, status, elapsed)
         log.info(
             "proxied",
             extra={

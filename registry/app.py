@@ -12,7 +12,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Scope
 
-from registry import feed, problems
+from registry import console, feed, problems
 from registry.api import agents, deployments, keys, platform, triggers
 from registry.artifacts import ArtifactStore
 from registry.auth import KeyCache, bootstrap_admin
@@ -67,12 +67,14 @@ def create_app(
         # passes, which otherwise stall requests for tens of ms on a large heap (tail latency).
         gc.collect()
         gc.freeze()
+        await app.state.console.start()
         log.info(
             "registry started", extra={"backend": state.backend.name, "database": db.engine.url.drivername}
         )
         try:
             yield
         finally:
+            await app.state.console.aclose()
             await state.reconciler.close()
             await state.backend.aclose()
             await db.close()
@@ -81,6 +83,9 @@ def create_app(
     problems.install(app)
     for module in (agents, deployments, triggers, keys, platform):
         app.include_router(module.router)
+    metrics_urls = [u.strip() for u in (settings.console_metrics_url or "").split(",") if u.strip()]
+    app.state.console = console.Console(settings.gateway_url, metrics_urls, settings.domain)
+    app.include_router(console.router)
     _instrument(app)
     return app
 

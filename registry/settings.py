@@ -7,10 +7,10 @@ itself), `PAR_`-prefixed otherwise.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime import quantity
 
@@ -54,6 +54,17 @@ class RegistrySettings(BaseSettings):
     # ... and the most a deployment may ask for (more is refused with 422 naming the field).
     max_cpu_limit: str = Field("4", description="Largest cpu request/limit a deployment may ask")
     max_memory_limit: str = Field("4Gi", description="Largest memory request/limit a deployment may ask")
+    # Each agent namespace on Kubernetes (registry/tenancy.py): a NetworkPolicy, a ResourceQuota, a LimitRange.
+    tenant_objects: bool = Field(True, description="Apply them when a namespace gets its first agent")
+    tenant_ingress_namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("kourier-system", "istio-system", "knative-serving", "knative-eventing"),
+        description="Namespaces agent pods accept traffic from (comma-separated)",
+    )
+    tenant_quota: dict[str, str] = Field(
+        {"requests.cpu": "10", "requests.memory": "20Gi", "limits.cpu": "20", "limits.memory": "40Gi",
+         "pods": "100"},
+        description="The ResourceQuota's `hard` per agent namespace (JSON)",
+    )
     kafka_broker_config: str = Field("kafka-broker-config", description="ConfigMap of Kafka-class Brokers")
     max_package_bytes: int = Field(200 * 1024 * 1024, description="Largest APKG upload accepted")
     max_revision_timeout_seconds: int = Field(
@@ -64,10 +75,37 @@ class RegistrySettings(BaseSettings):
     )
     watch_seconds: float = Field(600.0, description="How long a deploy is watched for readiness")
 
+    # The console (registry.console).
+    gateway_url: str | None = Field(
+        None, description="The gateway the console calls agents through (its invoke form); unset: no form"
+    )
+    console_metrics_url: str | None = Field(
+        None,
+        description="Comma-separated Prometheus /metrics URLs (the gateway's, the broker's) the "
+        "console's charts and trigger counts are read from; unset: none shown",
+    )
 
     # Client side (the `par` commands that talk to a registry).
     registry_url: str | None = Field(None, description="Registry the CLI talks to (default: see client.py)")
     api_key: str | None = Field(None, description="Key the CLI sends (default: <data_dir>/admin.key)")
+
+    @field_validator("tenant_ingress_namespaces", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        """`kourier-system,knative-serving` as the environment writes it."""
+        if isinstance(value, str):
+            return tuple(name for name in value.replace(" ", "").split(",") if name)
+        return value
+
+    @field_validator("tenant_quota")
+    @classmethod
+    def _quota(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, amount in value.items():
+            try:
+                quantity.parse(amount)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return value
 
     @field_validator(
         "runtime_cpu_request", "runtime_memory_request", "runtime_cpu_limit", "runtime_memory_limit",

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install the servers the integration tests start for themselves (PostgreSQL, Redis) and the
-# load generators the benchmarks use. Debian packages; needs root (or sudo). Idempotent.
+# load generators the benchmarks use, and the browser the console's tests drive (Chromium +
+# chromedriver, headless). Debian packages; needs root (or sudo). Idempotent.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "==> installing Debian packages: ${need[*]}"

@@ -121,6 +121,8 @@ class Platform:
             domain=opts.domain,
             public_url=urls["registry"],
             broker_ingress_url=urls["eventing"] + "/{namespace}/{broker}",
+            gateway_url=urls["gateway"],
+            console_metrics_url=urls["gateway"] + "/metrics",  # one process: every part's metrics
         )
         registry_sock = sockets.pop("registry")
         registry_app = create_app(

@@ -24,9 +24,12 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from serving import ServiceStatus
 
 
 class _Frozen(BaseModel):
@@ -167,6 +170,11 @@ class DeployBackend(abc.ABC):
     @abc.abstractmethod
     async def delete_trigger(self, namespace: str, name: str) -> None:
         """Remove a trigger; not an error when absent."""
+
+    def instances(self, namespace: str, agent: str) -> ServiceStatus | None:
+        """Instances, restarts and the last error per revision when this backend runs them
+        itself (one machine); None when another system does (Knative: its conditions say it)."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections; called once when the registry stops."""

@@ -143,6 +143,9 @@ class LocalBackend(DeployBackend):
             )
         return self._observed(observed, generation)
 
+    def instances(self, namespace: str, agent: str) -> ServiceStatus | None:
+        return self.serving.status(namespace, agent)
+
     def _observed(self, observed: ServiceStatus, generation: int) -> DeploymentStatus:
         """Map serving's view onto Knative conditions: `Ready`, and `Active` (False with
         reason NoTraffic when scaled to zero, as a Knative revision reports it)."""
