@@ -4,6 +4,7 @@
 import typer
 
 from cli.invoke import invoke
+from cli.migrate import migrate
 from cli.up.command import up
 from eventing.cli import app as eventing_app
 from gateway.cli import app as gateway_app
@@ -16,6 +17,7 @@ app.add_typer(eventing_app, name="eventing")
 app.add_typer(gateway_app, name="gateway")
 app.command("up")(up)
 app.command("invoke")(invoke)
+app.command("migrate")(migrate)
 register_registry_commands(app)
 
 

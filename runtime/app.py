@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from runtime import a2a, contract
@@ -121,13 +122,23 @@ def create_app(
     )
     metrics = Metrics()
     service = _add_agent_service(app, agent, request_timeout)
-    app.router.routes.extend(contract.routes(agent, readiness, settings.agent_id, settings.base_path))
+    rest_routes: list[dict[str, str]] = []
+    app.router.routes.extend(
+        contract.routes(agent, readiness, settings.agent_id, settings.base_path, rest_routes)
+    )
     _add_probes(app, metrics, readiness)
     _add_invoke(app, agent, request_timeout)
     _add_cloudevents(app, agent, request_timeout)
     _add_a2a(app, agent, request_timeout)
     if agent.rest_mount is not None:
+        before = len(app.router.routes)
         mount_rest(app, agent.rest_mount)
+        rest_routes += [
+            {"method": method, "path": route.path}
+            for route in app.router.routes[before:]
+            if isinstance(route, APIRoute)
+            for method in sorted(route.methods or ())
+        ]
     if agent.ui_dir is not None:
         spa = contract.SinglePageApp(agent.ui_dir)
         app.mount("/ui", spa, name="ui")
@@ -140,7 +151,7 @@ def create_app(
     if not settings.multiplexed and agent.ui_dir is not None:
         ui_app = contract.ui_only_app(agent, settings.base_path, settings.ui_port)
     observed = RequestObserver(app, agent.name, metrics)
-    return contract.Front(observed, settings.base_path, ui_app, settings.ui_port)
+    return contract.Front(observed, settings.base_path, ui_app, settings.ui_port, settings.agent_id)
 
 
 def _route(app: FastAPI, path: str, method: str) -> Callable[[Endpoint], Endpoint]:

@@ -108,5 +108,6 @@ class RuntimeSettings(BaseSettings):
 
     @property
     def agent_id(self) -> str | None:
-        """How this instance names its agent in logs: the app id, else the Knative service."""
+        """How this instance names its agent (logs, `/agents/{id}/health`): AGENT_APP_ID (PAR sets
+        `{namespace}/{agent}` on Knative), else the Knative service (the agent's name)."""
         return self.agent_app_id or self.k_service

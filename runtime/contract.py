@@ -8,7 +8,6 @@ UI at `BASE_PATH` + `ui.basePath` with a single-page fallback. `Front` serves ev
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,8 +73,16 @@ def ui_base(agent: Agent, base_path: str) -> str:
     return f"/{joined}/" if joined else "/"
 
 
-def routes(agent: Agent, readiness: Readiness, app_id: str | None, base_path: str) -> list[Route]:
-    """The original's routes (the UI itself is mounted by the app, after the package's routes)."""
+def routes(
+    agent: Agent,
+    readiness: Readiness,
+    app_id: str | None,
+    base_path: str,
+    rest_routes: list[dict[str, str]] | None = None,
+) -> list[Route]:
+    """The original's routes (the UI itself is mounted by the app, after the package's routes).
+    `rest_routes` (filled once the package's REST routes are mounted) is listed in /meta, so a
+    smoke test (`par migrate`) can find them."""
     manifest = agent.prepared.manifest
     declared = {
         "a2a": manifest.a2a is not None,
@@ -120,6 +127,7 @@ def routes(agent: Agent, readiness: Readiness, app_id: str | None, base_path: st
             "surfaces": declared,
             "runtime_surfaces": agent.surfaces,
             "sub_agents": [s.model_dump(exclude_none=True) for s in manifest.metadata.sub_agents],
+            "rest_routes": rest_routes or [],
         }
         if readiness.boot_ms is not None:
             body["boot_stats"] = {"total_ms": readiness.boot_ms}
@@ -139,7 +147,7 @@ def routes(agent: Agent, readiness: Readiness, app_id: str | None, base_path: st
 
     found = [
         Route("/health", health),
-        Route("/agents/{agent_id}/health", agent_health),
+        Route("/agents/{agent_id:path}/health", agent_health),  # PAR's ids are `{namespace}/{agent}`
         Route("/meta", meta),
         Route("/a2a/health", a2a_health),
         Route("/ui/health", ui_health),
@@ -164,11 +172,18 @@ def ui_only_app(agent: Agent, base_path: str, port: int) -> ASGIApp:
 class Front:
     """Plain ASGI in front of the app: every route also under BASE_PATH (the path keeps its
     prefix and `root_path` says where the app is mounted, as ASGI mounts do), except the
-    original's top-level `/agents/{id}/health`; the UI alone on UI_PORT when not multiplexed."""
+    original's top-level `/agents/{app_id}/health`; the UI alone on UI_PORT when not multiplexed."""
 
-    def __init__(self, app: ASGIApp, base_path: str, ui_app: ASGIApp | None = None, ui_port: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        base_path: str,
+        ui_app: ASGIApp | None = None,
+        ui_port: int = 0,
+        app_id: str | None = None,
+    ) -> None:
         self.app, self.base, self.ui_app, self.ui_port = app, base_path.rstrip("/"), ui_app, ui_port
-        self._agent_health = re.compile(r"^/agents/[^/]+/health$")
+        self._agent_health = f"/agents/{app_id}/health" if app_id else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -179,7 +194,7 @@ class Front:
             if (
                 self.base
                 and (path == self.base or path.startswith(self.base + "/"))
-                and not self._agent_health.match(path)
+                and path != self._agent_health
             ):
                 scope = {**scope, "root_path": scope.get("root_path", "") + self.base}
         await self.app(scope, receive, send)

@@ -50,3 +50,24 @@ def test_starting_answers_503_in_the_originals_shapes(monkeypatch: pytest.Monkey
     starting = client.get("/agents/a1/health")
     assert starting.status_code == 503
     assert starting.json() == {"agentId": "a1", "status": "starting", "loaded": True}
+
+
+@pytest.mark.parametrize(
+    ("env", "agent_id"),
+    [
+        ({"AGENT_APP_ID": "team-a/demo", "BASE_PATH": "/agents/team-a/demo"}, "team-a/demo"),
+        ({"K_SERVICE": "demo"}, "demo"),
+    ],
+)
+def test_agent_health_answers_par_ids(monkeypatch: pytest.MonkeyPatch, env: dict, agent_id: str) -> None:
+    """On Knative AGENT_APP_ID is `{namespace}/{agent}`; on `par up` the agent's K_SERVICE name."""
+    from runtime.app import create_app
+
+    manifest = AgentManifest.model_validate({"name": "demo", "version": "1.0.0"})
+    agent = Agent(prepared=Prepared(app_dir=ORIGINAL, manifest=manifest))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with TestClient(create_app(agent, RuntimeSettings(), Readiness())) as client:
+        healthy = client.get(f"/agents/{agent_id}/health")
+        assert healthy.status_code == 200 and healthy.json()["agentId"] == agent_id
+        assert client.get("/agents/someone-else/health").status_code == 404
