@@ -1,8 +1,16 @@
 """CloudEvents on the wire: HTTP in (binary or structured), Kafka binary mode, HTTP binary out.
 
-Everything goes through the cloudevents 2.x bindings. Two choices keep the broker faithful:
-the event factory never invents attributes (the SDK's own adds `id` and `time`), and the data
-is carried as the exact bytes received (a JSON body is not re-serialized on the way through).
+Everything goes through the cloudevents 2.x bindings, with event factories that make the broker
+store what Knative's Kafka broker receiver (the CloudEvents Java SDK) stores for the same request:
+
+- nothing invented (the SDK's own factory adds `id` and `time`), and `time` written back exactly
+  as it came (the SDK would re-render `...00.120Z` as `...00.120000Z` and drop nanoseconds);
+- binary mode: the data bytes unchanged; header values percent-decoded from HTTP, stored as plain
+  UTF-8 in Kafka headers and percent-encoded again towards subscribers (the HTTP and Kafka bindings);
+- structured mode: `data_base64` decoded to its bytes; JSON `data` as compact JSON (no spaces,
+  non-ASCII unescaped), `datacontenttype` defaulting to `application/json` as the JSON format says;
+  a string `data` of another content type as its UTF-8 bytes; extension values as their canonical
+  strings (`true`, `42`).
 """
 
 from __future__ import annotations
@@ -10,8 +18,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
-from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.base import BaseCloudEvent, EventFactory
 from cloudevents.core.bindings import http, kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -19,6 +28,7 @@ from cloudevents.core.formats.json import JSONFormat
 from runtime.events import ExactEvent
 
 REQUIRED = ("specversion", "id", "source", "type")
+KNOWN_ATTRIBUTES = frozenset((*REQUIRED, "datacontenttype", "dataschema", "subject", "time"))
 STRUCTURED_JSON = "application/cloudevents+json"
 
 
@@ -34,6 +44,69 @@ class RawDataFormat(JSONFormat):
 
 
 FORMAT = RawDataFormat()
+
+
+class WireTime(datetime):
+    """A `time` attribute that the bindings write back as the text it was received as."""
+
+    text: str
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return self.text
+
+
+def _keep_time(attributes: dict[str, Any], text: str | None) -> None:
+    parsed = attributes.get("time")
+    if text is not None and isinstance(parsed, datetime):
+        kept = WireTime.combine(parsed.date(), parsed.timetz())
+        kept.text = text[:-6] + "Z" if text.endswith("+00:00") else text
+        attributes["time"] = kept
+
+
+def _exact(time_text: str | None) -> EventFactory:
+    """`ExactEvent`, keeping `time` as received."""
+
+    def make(attributes: dict[str, Any], data: Any = None) -> BaseCloudEvent:
+        _keep_time(attributes, time_text)
+        return ExactEvent(attributes, data)
+
+    return make
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _extension_text(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        raise InvalidEvent(f"extension {name!r}: {value} is not an integer (CloudEvents has no decimals)")
+    return value if isinstance(value, str) else _json_text(value)
+
+
+def _as_stored(fields: dict[str, Any]) -> EventFactory:
+    """The factory for a structured-mode event: attributes and data as Knative's receiver stores them."""
+    has_data = "data" in fields
+
+    def make(attributes: dict[str, Any], data: Any = None) -> BaseCloudEvent:
+        _keep_time(attributes, fields.get("time"))
+        if has_data and attributes.get("datacontenttype") is None:
+            attributes["datacontenttype"] = "application/json"
+        content_type = attributes.get("datacontenttype")
+        if has_data:
+            if JSONFormat.JSON_CONTENT_TYPE_PATTERN.match(content_type or ""):
+                data = _json_text(fields["data"]).encode()
+            elif isinstance(data, str):
+                data = data.encode()
+            else:
+                raise InvalidEvent(f"data must be a JSON string when datacontenttype is {content_type!r}")
+        for name, value in attributes.items():
+            if name not in KNOWN_ATTRIBUTES and value is not None:
+                attributes[name] = _extension_text(name, value)
+        return ExactEvent({k: v for k, v in attributes.items() if v is not None}, data)
+
+    return make
 
 
 def _check_required(attributes: dict[str, Any]) -> None:
@@ -52,7 +125,9 @@ def from_http(headers: dict[str, str], body: bytes) -> BaseCloudEvent:
     try:
         if attributes:
             _check_required(attributes)
-            return http.from_binary(http.HTTPMessage(lowered, body), FORMAT, ExactEvent)
+            time = attributes.get("time")
+            factory = _exact(unquote(time) if time is not None else None)
+            return http.from_binary(http.HTTPMessage(lowered, body), FORMAT, factory)
         if content_type.split(";")[0].strip().lower() != STRUCTURED_JSON:
             raise InvalidEvent(
                 f"not a CloudEvent: no ce-* headers and content type {content_type or 'missing'!r} "
@@ -62,7 +137,9 @@ def from_http(headers: dict[str, str], body: bytes) -> BaseCloudEvent:
         if not isinstance(fields, dict):
             raise InvalidEvent("structured CloudEvent must be a JSON object")
         _check_required(fields)
-        return http.from_structured(http.HTTPMessage(lowered, body), FORMAT, ExactEvent)
+        if "data" in fields and "data_base64" in fields:
+            raise InvalidEvent("a structured CloudEvent has data or data_base64, not both")
+        return http.from_structured(http.HTTPMessage(lowered, body), FORMAT, _as_stored(fields))
     except InvalidEvent:
         raise
     except (BaseCloudEventException, ValueError, TypeError) as exc:
@@ -76,7 +153,10 @@ def to_kafka(event: BaseCloudEvent) -> kafka.KafkaMessage:
 
 def from_kafka(headers: list[tuple[str, bytes]] | tuple, key: bytes | None, value: bytes) -> BaseCloudEvent:
     """Parse a record written by `to_kafka` (or by Knative's broker) without inventing attributes."""
-    return kafka.from_binary(kafka.KafkaMessage(dict(headers), key, value or b""), FORMAT, ExactEvent)
+    fields = dict(headers)
+    time = fields.get("ce_time")
+    factory = _exact(time.decode() if time is not None else None)
+    return kafka.from_binary(kafka.KafkaMessage(fields, key, value or b""), FORMAT, factory)
 
 
 def to_http(event: BaseCloudEvent) -> http.HTTPMessage:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
+from eventing.objects import topic_name
 from tests.integration.eventing.conftest import broker, ce_headers, topic_records, trigger
 
 pytestmark = pytest.mark.integration
@@ -116,3 +118,74 @@ def test_metrics_count_accepted_rejected_delivered(eventing, subscriber, kafka_k
     assert f'par_eventing_events_delivered_total{{namespace="default",trigger="{name}-t"}} 1.0' in text
     latency = "par_eventing_delivery_latency_seconds_count"
     assert f'{latency}{{namespace="default",trigger="{name}-t"}} 1.0' in text
+
+
+def test_round_trip_stores_and_delivers_the_bytes_knative_does(eventing, subscriber, kafka_bootstrap):
+    """What Knative's receiver (the CloudEvents Java SDK) stores for each request, and what a
+    subscriber then gets: attributes, extensions and data bytes, through Kafka and back to HTTP."""
+    sub = subscriber()
+    ev = eventing([broker("bytes"), trigger("bytes-all", "bytes", sub.url)])
+    structured = {"content-type": "application/cloudevents+json"}
+    base = {"specversion": "1.0", "source": "/rt", "type": "demo.rt"}
+    sent = [
+        # JSON data, pretty-printed by the client: stored compact, non-ASCII as UTF-8; content type defaulted
+        (structured, json.dumps({**base, "id": "rt-json", "time": "2026-12-01T10:00:00.120Z", "flag": True,
+                                 "count": 42, "data": {"world": "hello", "ü": [1, 2.5]}}, indent=2).encode()),
+        # data_base64: decoded bytes
+        (structured, json.dumps({**base, "id": "rt-b64", "datacontenttype": "application/octet-stream",
+                                 "data_base64": base64.b64encode(b"\x00\x01\xfe\xff").decode()}).encode()),
+        # a string of another content type: its UTF-8 bytes, no JSON quotes
+        (structured, json.dumps({**base, "id": "rt-text", "datacontenttype": "text/plain",
+                                 "data": 'héllo "x"'}).encode()),
+        # binary mode: percent-encoded header values, the body's bytes untouched
+        ({"ce-specversion": "1.0", "ce-id": "rt-bin", "ce-source": "/rt", "ce-type": "demo.rt",
+          "ce-time": "2026-12-01T10:00:00.123456789Z", "ce-note": "h%C3%A9llo%20100%25%20%22ok%22",
+          "content-type": "application/json"}, b'{"n": 1,  "s": "\xc3\xa9"}'),
+    ]
+    for headers, body in sent:
+        assert ev.client.post("/default/bytes", content=body, headers=headers).status_code == 202
+
+    stored = {dict(r.headers)["ce_id"].decode(): r
+              for r in topic_records(kafka_bootstrap, topic_name("default", "bytes"))}
+    expected = {
+        "rt-json": ('{"world":"hello","ü":[1,2.5]}'.encode(),
+                    {"content-type": b"application/json", "ce_time": b"2026-12-01T10:00:00.120Z",
+                     "ce_flag": b"true", "ce_count": b"42"}),
+        "rt-b64": (b"\x00\x01\xfe\xff", {"content-type": b"application/octet-stream"}),
+        "rt-text": ('héllo "x"'.encode(), {"content-type": b"text/plain"}),
+        "rt-bin": (b'{"n": 1,  "s": "\xc3\xa9"}',
+                   {"content-type": b"application/json", "ce_time": b"2026-12-01T10:00:00.123456789Z",
+                    "ce_note": 'héllo 100% "ok"'.encode()}),
+    }
+    assert set(stored) == set(expected)
+    for event_id, (value, headers) in expected.items():
+        record = stored[event_id]
+        assert record.value == value, event_id
+        got = dict(record.headers)
+        assert {k: v for k, v in got.items() if k in headers} == headers, event_id
+        assert (got["ce_source"], got["ce_type"], got["ce_specversion"]) == (b"/rt", b"demo.rt", b"1.0")
+
+    delivered = {r.id: r for r in sub.recorder.wait_for(4)}
+    for event_id, (value, _) in expected.items():
+        assert delivered[event_id].body == value, event_id
+    json_event = delivered["rt-json"].headers
+    names = ("content-type", "ce-flag", "ce-count", "ce-time")
+    assert [json_event[n] for n in names] == ["application/json", "true", "42", "2026-12-01T10:00:00.120Z"]
+    binary = delivered["rt-bin"].headers
+    assert binary["ce-note"] == "h%C3%A9llo%20100%25%20%22ok%22"  # encoded again, as the HTTP binding says
+    assert binary["ce-time"] == "2026-12-01T10:00:00.123456789Z"
+    assert "ce-time" not in delivered["rt-b64"].headers
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [({"datacontenttype": "text/plain", "data": {"a": 1}}, "JSON string"),
+     ({"data": "x", "data_base64": "AA=="}, "not both"),
+     ({"ratio": 1.5}, "not an integer")],
+)
+def test_structured_event_knative_refuses_is_a_400(eventing, fields, reason):
+    ev = eventing([broker("strict")])
+    body = {"specversion": "1.0", "id": "x-1", "source": "/rt", "type": "demo.rt", **fields}
+    response = ev.client.post("/default/strict", content=json.dumps(body),
+                              headers={"content-type": "application/cloudevents+json"})
+    assert response.status_code == 400 and reason in response.text
