@@ -3,7 +3,9 @@
 The same handlers answer gRPC, A2A JSON-RPC and CloudEvents. The service is offered two ways:
 - gRPC (grpcio) on `A2A_PORT` (default 50051) whenever the package has an `a2a` section; when
   A2A_PORT was not set and the port is taken (several runtimes on one machine), the runtime logs
-  it and serves without gRPC; an explicit A2A_PORT that cannot be bound refuses to start.
+  it and serves without gRPC; an explicit A2A_PORT that cannot be bound refuses to start. Under
+  Knative (`K_SERVICE` set: a Knative Service, or `par up`'s instances) only an explicit A2A_PORT
+  starts it, as only the `{agent}-grpc` variant routes to that port.
 - each method over plain HTTP on the runtime's port, `POST /pixell.agent.AgentService/{Method}`
   with the serialized request as body (`application/x-protobuf`): how `par up` reaches an
   instance's service through the activator (serving's gRPC front) without a second port.

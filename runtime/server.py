@@ -58,7 +58,9 @@ def run(source: str | None = None, *, port: int | None = None, host: str | None 
         return EXIT_BAD_PACKAGE
     grpc_port = None
     bind_host = host or settings.host
-    if agent.prepared.manifest.a2a is not None:
+    # Under Knative (K_SERVICE set) only the `{agent}-grpc` variant, which sets A2A_PORT, can route
+    # to the gRPC port; elsewhere the original's default applies.
+    if agent.prepared.manifest.a2a is not None and (settings.a2a_port_set or not settings.k_service):
         if _can_bind(bind_host, settings.a2a_port):
             grpc_port = settings.a2a_port
         elif settings.a2a_port_set:

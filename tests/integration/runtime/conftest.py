@@ -99,11 +99,15 @@ def start(
     else:
         args = [*args, "--port", str(port)]
     proc = launch(args, log_path, runtime_env(tmp / "work", **env), module=module)
-    server = RuntimeProcess(proc, port, log_path)
+    return wait_ready(RuntimeProcess(proc, port, log_path), ready_timeout)
+
+
+def wait_ready(server: RuntimeProcess, ready_timeout: float = 60.0) -> RuntimeProcess:
+    """Until the first 200 on /readyz (fail fast if the process exits, kill it on a timeout)."""
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"runtime exited with {proc.returncode}:\n{server.output()}")
+        if server.proc.poll() is not None:
+            raise AssertionError(f"runtime exited with {server.proc.returncode}:\n{server.output()}")
         try:
             if httpx.get(server.url("/readyz"), timeout=1.0).status_code == 200:
                 return server
@@ -112,6 +116,12 @@ def start(
         time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise AssertionError(f"runtime not ready within {ready_timeout}s:\n{server.output()}")
+
+
+def serve_project(project: Path, tool: str, tmp_path_factory: pytest.TempPathFactory) -> RuntimeProcess:
+    """`pixell build` (`tool`: kit or sdk) a project folder, then serve the package."""
+    tmp = tmp_path_factory.mktemp(f"{project.name}-{tool}")
+    return start([str(build_apkg(project, tmp, tool=tool))], tmp)
 
 
 @pytest.fixture

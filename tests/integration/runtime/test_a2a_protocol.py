@@ -22,8 +22,7 @@ from a2a.types import (
     TaskStatusUpdateEvent,
 )
 
-from tests.integration.runtime.conftest import RuntimeProcess, start
-from tests.support.apkgs import build_apkg
+from tests.integration.runtime.conftest import RuntimeProcess, serve_project
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +31,7 @@ LEGACY = Path(__file__).parent / "legacy"
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("a2a")
-    server = start([str(build_apkg(LEGACY / "sdk-shapes", tmp, tool="sdk"))], tmp)
+    server = serve_project(LEGACY / "sdk-shapes", "sdk", tmp_path_factory)
     yield server
     server.stop()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.runtime.conftest import RuntimeProcess, launch, runtime_env
+from tests.integration.runtime.conftest import RuntimeProcess, launch, runtime_env, wait_ready
 from tests.support.apkgs import zip_folder
 from tests.support.net import free_port
 
@@ -35,18 +35,7 @@ def start_original(tmp: Path, **env: str) -> RuntimeProcess:
     }
     log_path = tmp / "runtime.log"
     proc = launch([], log_path, runtime_env(tmp / "work", **variables), module=True)
-    server = RuntimeProcess(proc, rest_port, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"runtime exited with {proc.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(server.url("/readyz"), timeout=1.0).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    server.stop()
-    raise AssertionError(f"runtime not ready:\n{server.output()}")
+    return wait_ready(RuntimeProcess(proc, rest_port, log_path))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from runtime.apkg import validate
-from tests.integration.runtime.conftest import RuntimeProcess, run_par, start
+from tests.integration.runtime.conftest import RuntimeProcess, run_par, serve_project
 from tests.support.apkgs import build_apkg, zip_folder
 
 pytestmark = pytest.mark.integration
@@ -24,24 +24,21 @@ def rpc(server: RuntimeProcess, method: str, params: object) -> dict:
 
 @pytest.fixture(scope="module", params=["kit", "sdk"])
 def kit_legacy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp(f"kit-legacy-{request.param}")
-    server = start([str(build_apkg(LEGACY / "kit-legacy", tmp, tool=request.param))], tmp)
+    server = serve_project(LEGACY / "kit-legacy", request.param, tmp_path_factory)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def kit_stub(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("kit-stub")
-    server = start([str(build_apkg(LEGACY / "kit-stub", tmp, tool="kit"))], tmp)
+    server = serve_project(LEGACY / "kit-stub", "kit", tmp_path_factory)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def sdk_shapes(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("sdk-shapes")
-    server = start([str(build_apkg(LEGACY / "sdk-shapes", tmp, tool="sdk"))], tmp)
+    server = serve_project(LEGACY / "sdk-shapes", "sdk", tmp_path_factory)
     yield server
     server.stop()
 
