@@ -54,7 +54,7 @@ class RegistrySettings(BaseSettings):
     # ... and the most a deployment may ask for (more is refused with 422 naming the field).
     max_cpu_limit: str = Field("4", description="Largest cpu request/limit a deployment may ask")
     max_memory_limit: str = Field("4Gi", description="Largest memory request/limit a deployment may ask")
-    # Each agent namespace on Kubernetes (registry/tenancy.py): a NetworkPolicy, a ResourceQuota, a LimitRange.
+    # Each agent namespace on Kubernetes gets a NetworkPolicy, a ResourceQuota, a LimitRange (tenancy.py).
     tenant_objects: bool = Field(True, description="Apply them when a namespace gets its first agent")
     tenant_ingress_namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
         ("kourier-system", "istio-system", "knative-serving", "knative-eventing"),

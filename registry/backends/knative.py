@@ -1,6 +1,8 @@
 """Knative backend: server-side apply of the generated objects through the official `kubernetes`
 client (field manager `par-registry`), delete on undeploy, and a watch of the Service's
 conditions (`Ready`, `ConfigurationsReady`, `RoutesReady`) mapped to registry status and URL.
+A namespace's first agent also applies its tenancy objects (`registry.tenancy`: NetworkPolicy,
+ResourceQuota, LimitRange) unless `PAR_TENANT_OBJECTS=false`.
 
 The client is synchronous, so calls run in worker threads; a watch streams in a thread and
 hands events to the event loop through a queue.
@@ -37,7 +39,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from registry import manifests
+from registry import manifests, tenancy
 from registry.backends.base import (
     BackendError,
     BackendRejected,
@@ -125,9 +127,22 @@ def _paths(fields: dict[str, Any], prefix: str) -> list[str]:
 class KnativeBackend(DeployBackend):
     name = "knative"
 
-    def __init__(self, api: k8s.ApiClient, options: manifests.ManifestOptions | None = None) -> None:
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        options: manifests.ManifestOptions | None = None,
+        tenants: tenancy.TenantOptions | None = None,
+    ) -> None:
         self.api = api
         self.custom = k8s.CustomObjectsApi(api)
+        # Each agent namespace's NetworkPolicy, ResourceQuota and LimitRange (None: not managed).
+        self._tenant_options = tenants
+        self._fenced: set[str] = set()  # namespaces this process has applied them to
+        self._typed = {
+            "NetworkPolicy": k8s.NetworkingV1Api(api).patch_namespaced_network_policy,
+            "ResourceQuota": k8s.CoreV1Api(api).patch_namespaced_resource_quota,
+            "LimitRange": k8s.CoreV1Api(api).patch_namespaced_limit_range,
+        }
         # Watches retry on their own terms (backoff, logged once per state): no hidden urllib3
         # retries, each of which would log a warning of its own.
         watching = copy.deepcopy(api.configuration)
@@ -144,7 +159,8 @@ class KnativeBackend(DeployBackend):
             configuration = k8s.Configuration()
             k8s_config.load_incluster_config(client_configuration=configuration)
             api = k8s.ApiClient(configuration)
-        return cls(api, manifests.options_from(settings))
+        tenants = tenancy.options_from(settings) if settings.tenant_objects else None
+        return cls(api, manifests.options_from(settings), tenants)
 
     async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -204,7 +220,25 @@ class KnativeBackend(DeployBackend):
         except Exception as exc:
             raise BackendError(f"Kubernetes API unreachable: {exc}") from exc
 
+    async def _fence(self, namespace: str) -> None:
+        """A namespace's first agent (in this process) applies its tenancy objects; applying
+        them again after a restart changes nothing (server-side apply)."""
+        if self._tenant_options is None or namespace in self._fenced:
+            return
+        for obj in tenancy.for_namespace(namespace, self._tenant_options):
+            await self._call(
+                self._typed[obj["kind"]],
+                obj["metadata"]["name"],
+                namespace,
+                obj,
+                field_manager=manifests.FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY,
+            )
+        self._fenced.add(namespace)
+
     async def deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
+        await self._fence(spec.namespace)
         if spec.broker:
             await self._apply(manifests.broker(spec.namespace, spec.broker, self.options))
         applied = await self._apply(manifests.service(spec, self.options))

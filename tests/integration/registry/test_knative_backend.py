@@ -129,6 +129,43 @@ async def test_deploy_is_a_server_side_apply_by_par_registry(
     assert again["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "5"
 
 
+async def test_a_namespaces_first_agent_fences_it_for_real(
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str
+) -> None:
+    """NetworkPolicy, ResourceQuota and LimitRange applied with the registry's own (shipped) RBAC;
+    the API server's LimitRanger then holds a pod created around the registry to the maximum."""
+    await backend.deploy(spec(kube_namespace))
+    await backend.deploy(spec(kube_namespace, generation=2))  # once per namespace; again is no change
+    with kube_apiserver.client() as admin:
+        ns = f"namespaces/{kube_namespace}"
+        policy = admin.get(f"/apis/networking.k8s.io/v1/{ns}/networkpolicies/par-agents-ingress").json()
+        quota = admin.get(f"/api/v1/{ns}/resourcequotas/par-tenant-quota").json()
+        limits = admin.get(f"/api/v1/{ns}/limitranges/par-tenant-limits").json()
+        assert policy["spec"]["policyTypes"] == ["Ingress"] and policy["spec"]["podSelector"] == {}
+        allowed = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]
+        assert set(allowed["values"]) == {
+            "kourier-system", "istio-system", "knative-serving", "knative-eventing"
+        }
+        assert quota["spec"]["hard"]["limits.memory"] == "40Gi" and quota["spec"]["hard"]["pods"] == "100"
+        assert limits["spec"]["limits"][0]["max"] == {"cpu": "4", "memory": "4Gi"}
+        managers = {m["manager"] for obj in (policy, quota, limits) for m in obj["metadata"]["managedFields"]}
+        assert managers == {"par-registry"}
+
+        def pod(name: str, resources: dict[str, Any]) -> dict[str, Any]:
+            container = {"name": "runtime", "image": "par-runtime:test", "resources": resources}
+            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                    "spec": {"containers": [container]}}
+
+        greedy = admin.post(f"/api/v1/{ns}/pods", json=pod("greedy", {"limits": {"memory": "8Gi"}}))
+        assert greedy.status_code == 403, greedy.text
+        assert "maximum memory usage per Container is 4Gi" in greedy.json()["message"]
+        plain = admin.post(f"/api/v1/{ns}/pods", json=pod("plain", {}))
+        assert plain.status_code == 201, plain.text
+        assert plain.json()["spec"]["containers"][0]["resources"] == {
+            "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "256Mi"}
+        }
+
+
 async def test_the_registry_identity_has_the_shipped_verbs_only(
     backend: KnativeBackend, kube_namespace: str
 ) -> None:

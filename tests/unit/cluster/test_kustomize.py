@@ -15,11 +15,14 @@ from tests.support.kube_schemas import crd_schemas, validate_core, validate_knat
 
 KUBECTL = shutil.which("kubectl")
 FOLDERS = sorted(p.parent.relative_to(ROOT) for p in (ROOT / "knative").rglob("kustomization.yaml"))
-CORE_GROUPS = {"v1", "apps/v1", "rbac.authorization.k8s.io/v1"}
+CORE_GROUPS = {"v1", "apps/v1", "rbac.authorization.k8s.io/v1", "networking.k8s.io/v1"}
 
 
 def test_the_cluster_kustomizations_are_all_found() -> None:
-    assert {Path("knative/eventing"), Path("knative/dev"), Path("knative/registry")} <= set(FOLDERS)
+    expected = {
+        "knative/eventing", "knative/dev", "knative/registry", "knative/tenant/base", "knative/tenant/istio"
+    }
+    assert {Path(folder) for folder in expected} <= set(FOLDERS)
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
