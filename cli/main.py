@@ -12,9 +12,17 @@ def main() -> None:
         from runtime.__main__ import main as serve
 
         sys.exit(serve(argv[2:], prog="par runtime serve"))
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
     from cli.app import main as full_cli
 
-    full_cli()
+    try:
+        full_cli()
+    except (ValidationError, SettingsError) as exc:  # a bad setting, whichever command read it
+        from cli.settings import exit_bad_setting
+
+        exit_bad_setting(exc)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from eventing.kafka import KafkaSettingsError, client_options
 from runtime.jsonlog import configure
+from runtime.settingtypes import describe
 
 log = logging.getLogger("eventing.server")
 
@@ -45,7 +47,9 @@ def settings_error(exc: ValidationError | KafkaSettingsError) -> str:
     """One line naming the variable, never a traceback."""
     if isinstance(exc, KafkaSettingsError):
         return str(exc)
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    from eventing.settings import EventingSettings
+
+    return describe(exc, EventingSettings)
 
 
 def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatcher: bool) -> int:
@@ -61,8 +65,7 @@ def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatc
         client_options(settings)
     except (ValidationError, KafkaSettingsError) as exc:
         message = settings_error(exc)
-        log.error("invalid setting", extra={"error": message})
-        print(f"error: {message}")
+        print(f"par eventing serve: {message}", file=sys.stderr)
         return 2
     if port is not None:
         settings.port = port

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.settingtypes import Bytes, Millis, Seconds
+
 # Knative's own Broker/Trigger CRDs ship with the package, so an installed `par` validates as a checkout does.
 PACKAGED_CRDS = Path(__file__).resolve().parent / "crds"
 
@@ -36,20 +38,20 @@ class EventingSettings(BaseSettings):
     )
     crds_dir: Path = Field(default=PACKAGED_CRDS, alias="PAR_EVENTING_CRDS_DIR")
     # Ingress: bounded body and bounded time before a 503.
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="PAR_EVENTING_MAX_BODY_BYTES")
-    produce_timeout: float = Field(default=3.0, alias="PAR_EVENTING_PRODUCE_TIMEOUT")
+    max_body_bytes: Bytes = Field(default=4 * 1024 * 1024, alias="PAR_EVENTING_MAX_BODY_BYTES")
+    produce_timeout: Seconds = Field(default=3.0, alias="PAR_EVENTING_PRODUCE_TIMEOUT")
     # Topics: Knative's kafka-broker-config defaults (replication capped by the cluster size).
     default_partitions: int = Field(default=10, alias="PAR_EVENTING_DEFAULT_PARTITIONS")
     default_replication: int = Field(default=3, alias="PAR_EVENTING_DEFAULT_REPLICATION")
     # Dispatcher.
     max_in_flight: int = Field(default=64, alias="PAR_EVENTING_MAX_IN_FLIGHT")
-    delivery_timeout: float = Field(default=600.0, alias="PAR_EVENTING_DELIVERY_TIMEOUT")
+    delivery_timeout: Seconds = Field(default=600.0, alias="PAR_EVENTING_DELIVERY_TIMEOUT")
     # Within a stock Kafka's group.min/max.session.timeout.ms (6000..1800000); the Java client's old default.
-    session_timeout_ms: int = Field(default=10000, alias="PAR_EVENTING_SESSION_TIMEOUT_MS")
-    commit_interval: float = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
+    session_timeout_ms: Millis = Field(default=10000, alias="PAR_EVENTING_SESSION_TIMEOUT_MS")
+    commit_interval: Seconds = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
     # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")
     # How long the broker may hold an empty fetch: bounds dispatch latency when traffic is light.
-    fetch_max_wait_ms: int = Field(default=25, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
+    fetch_max_wait_ms: Millis = Field(default=25, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
     # When set, the admin API requires `Authorization: Bearer <token>` (the ingress stays open, as Knative's).
     admin_token: str | None = Field(default=None, alias="PAR_EVENTING_ADMIN_TOKEN")

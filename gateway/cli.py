@@ -33,9 +33,12 @@ def serve(
 ) -> None:
     """Serve the gateway (keys from the registry at PAR_REGISTRY_URL, or a policy file)."""
     import uvicorn
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from gateway.settings import GatewaySettings
     from runtime.jsonlog import configure
+    from runtime.settingtypes import describe
 
     overrides: dict[str, Any] = {
         k: v
@@ -52,7 +55,10 @@ def serve(
         settings = GatewaySettings(**overrides)
         configure("gateway", settings.log_level)
         asgi = _build(settings)
-    except (ValueError, OSError) as exc:  # bad settings, no policy source, unreadable JWT key
+    except (ValidationError, SettingsError) as exc:
+        typer.echo(f"par gateway serve: {describe(exc, GatewaySettings)}", err=True)
+        raise typer.Exit(2) from None
+    except (ValueError, OSError) as exc:  # no policy source, unreadable JWT key
         typer.echo(f"par gateway serve: {exc}", err=True)
         raise typer.Exit(2) from None
     uvicorn.run(

@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.hosts import DEFAULT_DOMAIN
+from runtime.settingtypes import Bytes, Seconds
 
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 
@@ -35,12 +36,12 @@ class GatewaySettings(BaseSettings):
     # Policy feed: the registry snapshot (contract 4) or a static file of the same shape.
     registry_url: str | None = Field(None, validation_alias=AliasChoices("PAR_REGISTRY_URL"))
     registry_key: str | None = Field(
-        None, validation_alias=AliasChoices("PAR_GATEWAY_REGISTRY_KEY", "PAR_ADMIN_KEY")
+        None, validation_alias=AliasChoices("PAR_GATEWAY_REGISTRY_KEY", "PAR_API_KEY", "PAR_ADMIN_KEY")
     )
     policy_file: str | None = None
-    refresh_interval: float = Field(2.0, gt=0)
+    refresh_interval: Seconds = Field(2.0, gt=0)
     # Serve from the last good snapshot at most this long after the feed stopped answering.
-    max_staleness: float = Field(60.0, gt=0)
+    max_staleness: Seconds = Field(60.0, gt=0)
 
     # JWT bearer tokens (optional): a JWKS URL or one configured public key (PEM text or file path).
     jwt_jwks_url: str | None = None
@@ -48,17 +49,17 @@ class GatewaySettings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_algorithms: Annotated[list[str], NoDecode] = ["RS256", "ES256"]
-    jwt_leeway: float = Field(30.0, ge=0)
+    jwt_leeway: Seconds = Field(30.0, ge=0)
     jwt_tenant_claim: str = "tenant"
     jwt_grants_claim: str = "par_grants"
-    jwks_refresh_interval: float = Field(300.0, gt=0)
+    jwks_refresh_interval: Seconds = Field(300.0, gt=0)
 
     # Rate limiting: token bucket per (credential, agent).
     ratelimit_backend: Literal["memory", "redis"] = "memory"
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("PAR_GATEWAY_REDIS_URL", "REDIS_URL")
     )
-    redis_timeout: float = Field(0.25, gt=0)
+    redis_timeout: Seconds = Field(0.25, gt=0)
     redis_max_connections: int = Field(64, ge=1)
     ratelimit_fail_open: bool = False
     default_rate: float | None = Field(None, gt=0)
@@ -68,13 +69,13 @@ class GatewaySettings(BaseSettings):
     fail_open: bool = False
 
     # Request limits (both modes; authz mode checks the forwarded Content-Length).
-    max_body_bytes: int = Field(10 * 1024 * 1024, ge=0)
-    max_header_bytes: int = Field(16 * 1024, ge=256)
+    max_body_bytes: Bytes = Field(10 * 1024 * 1024, ge=0)
+    max_header_bytes: Bytes = Field(16 * 1024, ge=256)
 
     # Proxy mode.
     upstreams: dict[str, str] = {}  # {"namespace/agent": "http://127.0.0.1:8099"} for StaticResolver
-    upstream_timeout: float = Field(60.0, gt=0)
-    upstream_connect_timeout: float = Field(5.0, gt=0)
+    upstream_timeout: Seconds = Field(60.0, gt=0)
+    upstream_connect_timeout: Seconds = Field(5.0, gt=0)
     upstream_max_connections: int = Field(256, ge=1)
 
     def uvicorn_options(self) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.settingtypes import Bytes, Millis, Seconds
+
 MiB = 1024 * 1024
 _BASE_PATH = re.compile(r"^[A-Za-z0-9/_.-]+$")
 
@@ -37,7 +39,7 @@ class RuntimeSettings(BaseSettings):
     multiplexed: bool = Field(default=True, validation_alias="MULTIPLEXED")
     base_path: str = Field(default="/", validation_alias="BASE_PATH")
     deployment_id: str | None = Field(default=None, validation_alias="DEPLOYMENT_ID")
-    boot_budget_ms: float = Field(default=5000.0, gt=0, validation_alias="BOOT_BUDGET_MS")
+    boot_budget_ms: Millis = Field(default=5000, gt=0, validation_alias="BOOT_BUDGET_MS")
     max_package_size_mb: int | None = Field(default=None, ge=1, validation_alias="MAX_PACKAGE_SIZE_MB")
     host: str = Field(default="0.0.0.0", validation_alias="PAR_RUNTIME_HOST")
     agent_package_path: str | None = Field(default=None, validation_alias="AGENT_PACKAGE_PATH")
@@ -47,18 +49,18 @@ class RuntimeSettings(BaseSettings):
     k_service: str | None = Field(default=None, validation_alias="K_SERVICE")
     k_revision: str | None = Field(default=None, validation_alias="K_REVISION")
 
-    graceful_shutdown_timeout: float = Field(default=30.0, validation_alias="GRACEFUL_SHUTDOWN_TIMEOUT_SEC")
-    request_timeout: float = Field(default=300.0, validation_alias="PAR_REQUEST_TIMEOUT_SEC")
+    graceful_shutdown_timeout: Seconds = Field(default=30.0, validation_alias="GRACEFUL_SHUTDOWN_TIMEOUT_SEC")
+    request_timeout: Seconds = Field(default=300.0, validation_alias="PAR_REQUEST_TIMEOUT_SEC")
     work_dir: Path = Field(default_factory=_default_work_dir, validation_alias="PAR_RUNTIME_WORK_DIR")
 
     # Untrusted-package limits (see runtime.apkg.Limits).
-    max_package_bytes: int = Field(default=200 * MiB, validation_alias="PAR_APKG_MAX_BYTES")
-    max_unpacked_bytes: int = Field(default=1024 * MiB, validation_alias="PAR_APKG_MAX_UNPACKED_BYTES")
+    max_package_bytes: Bytes = Field(default=200 * MiB, validation_alias="PAR_APKG_MAX_BYTES")
+    max_unpacked_bytes: Bytes = Field(default=1024 * MiB, validation_alias="PAR_APKG_MAX_UNPACKED_BYTES")
     max_files: int = Field(default=10_000, validation_alias="PAR_APKG_MAX_FILES")
     max_ratio: float = Field(default=100.0, validation_alias="PAR_APKG_MAX_RATIO")
 
     # PACKAGE_URL download.
-    download_timeout: float = Field(default=30.0, validation_alias="PAR_PACKAGE_URL_TIMEOUT_SEC")
+    download_timeout: Seconds = Field(default=30.0, validation_alias="PAR_PACKAGE_URL_TIMEOUT_SEC")
     download_retries: int = Field(default=3, validation_alias="PAR_PACKAGE_URL_RETRIES")
 
     log_level: str = Field(default="INFO", validation_alias="PAR_LOG_LEVEL")

@@ -32,8 +32,9 @@ def settings_or_exit() -> RuntimeSettings | int:
     try:
         return RuntimeSettings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"par runtime: invalid setting {problems}", file=sys.stderr)
+        from runtime.settingtypes import describe
+
+        print(f"par runtime: {describe(exc, RuntimeSettings)}", file=sys.stderr)
         return EXIT_BAD_SETTING
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime import quantity
+from runtime.settingtypes import Quantity, Seconds
 
 from .types import Limits
 
@@ -19,18 +20,18 @@ class ServingSettings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".par")
     # Knative's stable window: an instance idle this long is stopped (down to min-scale).
-    scale_to_zero_after: float = 60.0
+    scale_to_zero_after: Seconds = 60.0
     # Knative caps nothing when max-scale is 0; one machine needs a bound.
     max_instances_per_revision: int = 10
     # How long a starting instance may take to answer /readyz before the start counts as failed.
-    instance_start_timeout: float = 60.0
+    instance_start_timeout: Seconds = 60.0
     # How long a request may queue for a free slot (containerConcurrency) or a start.
-    request_queue_timeout: float = 120.0
+    request_queue_timeout: Seconds = 120.0
     # Crash replacement backoff: 0 for the first failure, then this doubling up to the cap.
-    restart_backoff_initial: float = 0.5
-    restart_backoff_max: float = 10.0
+    restart_backoff_initial: Seconds = 0.5
+    restart_backoff_max: Seconds = 10.0
     # Grace period between SIGTERM and SIGKILL when an instance is stopped.
-    instance_stop_grace: float = 5.0
+    instance_stop_grace: Seconds = 5.0
     # Fork instances from a pre-started runtime template (imports done once): faster cold starts.
     prefork: bool = True
     # Confinement (sandbox.py): `auto` confines with what the kernel has (and says what it lacks),
@@ -40,8 +41,8 @@ class ServingSettings(BaseSettings):
     # HTTP, HTTPS by default); every other port, loopback included, is refused.
     outbound_ports: Annotated[tuple[int, ...], NoDecode] = (53, 80, 443)
     # Limits for a deployment that sets none (the same defaults as the Knative manifests').
-    instance_memory_limit: str = "1Gi"
-    instance_cpu_limit: str = "1"
+    instance_memory_limit: Quantity = "1Gi"
+    instance_cpu_limit: Quantity = "1"
 
     @field_validator("outbound_ports", mode="before")
     @classmethod
