@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 
 from eventing import metrics, wire
 from eventing.delivery import Outcome, deliver
-from eventing.kafka import Kafka, kafka_reason
+from eventing.kafka import Kafka, kafka_reason, session_timeout_ms
 from eventing.objects import Broker, Trigger, topic_name
 from eventing.offsets import OffsetTracker
 from eventing.settings import EventingSettings
@@ -69,6 +69,7 @@ class TriggerConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = 0.0
+        self._session_ms = 0
 
     @property
     def topic(self) -> str:
@@ -85,7 +86,7 @@ class TriggerConsumer:
                 await self._runner
 
     async def _run(self) -> None:
-        session = self.settings.session_timeout_ms
+        session = self._session_ms = session_timeout_ms(self.settings, self.kafka.bootstrap)
         self._started = time.monotonic()
         consumer = AIOKafkaConsumer(
             **self.kafka.options,
@@ -148,7 +149,7 @@ class TriggerConsumer:
         """The group could not be joined (e.g. a session timeout the broker refuses): fail readiness now."""
         self.failure = kafka_reason(exc)
         if isinstance(exc, InvalidSessionTimeoutError):
-            self.failure += f" (PAR_EVENTING_SESSION_TIMEOUT_MS={self.settings.session_timeout_ms})"
+            self.failure += f" (PAR_EVENTING_SESSION_TIMEOUT_MS={self._session_ms})"
         log.error("trigger consumer could not start",
                   extra={"group": self.trigger.group, "error": self.failure})
         self.settled.set()

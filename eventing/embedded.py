@@ -62,6 +62,14 @@ async def metadata_answers(bootstrap: str) -> bool:
             await admin.close()
 
 
+_RUNNING: set[str] = set()  # bootstrap addresses of the embedded brokers this process runs
+
+
+def is_embedded(bootstrap: str) -> bool:
+    """Whether `bootstrap` is an embedded (Tansu) broker started by this process."""
+    return bootstrap in _RUNNING
+
+
 class EmbeddedKafka:
     """`with EmbeddedKafka() as kafka: kafka.bootstrap` — a Tansu broker for this process's lifetime."""
 
@@ -114,6 +122,7 @@ class EmbeddedKafka:
         except BaseException:
             self.stop()
             raise
+        _RUNNING.add(self.bootstrap)
         log.warning(
             "embedded Kafka-compatible broker (Tansu) started: storage is memory only, "
             "events are lost when it stops; set KAFKA_BOOTSTRAP_SERVERS for a real cluster",
@@ -123,6 +132,7 @@ class EmbeddedKafka:
 
     def stop(self, grace: float = 5.0) -> None:
         process, self.process = self.process, None
+        _RUNNING.discard(self.bootstrap)
         if process is None or process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
