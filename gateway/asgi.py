@@ -9,6 +9,7 @@ reach the gateway's own `/metrics`, `/healthz` and `/readyz`; every other one is
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -209,8 +210,9 @@ class GatewayApp:
         elif path == "/healthz":
             await respond(send, 200, b'{"status":"ok"}')
         elif path == "/readyz":
-            ready = self.authorizer.policy.current() is not None
-            await respond(send, 200 if ready else 503, b'{"ready":%s}' % (b"true" if ready else b"false"))
+            problem = self.authorizer.policy.problem
+            state = {"ready": problem is None, **({"reason": problem} if problem else {})}
+            await respond(send, 503 if problem else 200, json.dumps(state).encode())
         else:
             return False
         return True
@@ -234,10 +236,11 @@ class GatewayApp:
     async def startup(self) -> None:
         await self.authorizer.policy.start()
         await self.authorizer.jwt.start()
-        log.info(
-            "gateway ready",
-            extra={"mode": self.settings.mode, "ready": self.authorizer.policy.current() is not None},
-        )
+        problem = self.authorizer.policy.problem
+        if problem is None:
+            log.info("gateway ready", extra={"mode": self.settings.mode})
+        else:  # serving, denying every request until the policy arrives: say why, once
+            log.warning("gateway not ready: " + problem, extra={"mode": self.settings.mode})
 
     async def shutdown(self) -> None:
         await self.authorizer.policy.stop()

@@ -32,6 +32,11 @@ class PolicySource(Protocol):
         """The policy to enforce now, or None when there is none fresh enough (deny all)."""
         ...
 
+    @property
+    def problem(self) -> str | None:
+        """Why there is no policy to enforce, in words (`/readyz` answers it); None when fine."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -45,6 +50,10 @@ class StaticPolicy:
 
     def current(self) -> Policy | None:
         return self._policy
+
+    @property
+    def problem(self) -> str | None:
+        return None if self._policy is not None else "no policy given yet"
 
     def update(self, policy: Policy) -> None:
         self._policy = policy
@@ -65,14 +74,23 @@ class _PollingSource:
         self._policy: Policy | None = None
         self._checked_at = 0.0  # monotonic time of the last successful refresh
         self._task: asyncio.Task[None] | None = None
+        self._failure: str | None = None  # the last refresh's failure, in words
 
     def current(self) -> Policy | None:
         if self._policy is None or time.monotonic() - self._checked_at > self.max_staleness:
             return None
         return self._policy
 
+    @property
+    def problem(self) -> str | None:
+        if self.current() is not None:
+            return None
+        if self._policy is not None:
+            return f"the last policy is over {self.max_staleness:g}s old: {self._failure}"
+        return self._failure or "no policy loaded yet"
+
     async def start(self) -> None:
-        await self._refresh_logged()
+        await self._refresh_logged(quiet=True)  # the server's start line says how it went
         self._task = asyncio.create_task(self._loop(), name=f"{type(self).__name__}-refresh")
 
     async def stop(self) -> None:
@@ -87,16 +105,27 @@ class _PollingSource:
             await asyncio.sleep(self.interval)
             await self._refresh_logged()
 
-    async def _refresh_logged(self) -> None:
+    async def _refresh_logged(self, quiet: bool = False) -> None:
+        """Refresh; a failure is logged when it starts or changes, not at every interval."""
         try:
             await self._refresh()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning(
-                "policy refresh failed; keeping the last snapshot",
-                extra={"source": type(self).__name__, "error": repr(exc), "revision": self.revision},
-            )
+            failure = self.explain(exc)
+            if failure != self._failure and not quiet:
+                log.warning(
+                    "policy refresh failed; keeping the last snapshot" if self._policy else "no policy yet",
+                    extra={"source": type(self).__name__, "error": failure, "revision": self.revision},
+                )
+            self._failure = failure
+        else:
+            if self._failure is not None:
+                log.info("policy refresh works again", extra={"source": type(self).__name__})
+            self._failure = None
+
+    def explain(self, exc: Exception) -> str:
+        return str(exc) or type(exc).__name__
 
     @property
     def revision(self) -> str | None:
@@ -120,6 +149,7 @@ class RegistryFeed(_PollingSource):
     def __init__(self, registry_url: str, token: str | None, interval: float, max_staleness: float) -> None:
         super().__init__(interval, max_staleness)
         self.url = registry_url.rstrip("/") + "/v1/gateway/snapshot"
+        self.has_key = bool(token)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(headers=headers, timeout=max(1.0, min(interval * 2, 10.0)))
         self._etag: str | None = None
@@ -127,6 +157,14 @@ class RegistryFeed(_PollingSource):
     async def stop(self) -> None:
         await super().stop()
         await self._client.aclose()
+
+    def explain(self, exc: Exception) -> str:
+        if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (401, 403):
+            fix = "a valid admin key in" if self.has_key else "set"
+            return f"the registry answered {exc.response.status_code} to {self.url}: {fix} PAR_API_KEY"
+        if isinstance(exc, httpx.TransportError):
+            return f"the registry at {self.url} does not answer ({type(exc).__name__})"
+        return super().explain(exc)
 
     async def _refresh(self) -> None:
         headers = {"If-None-Match": self._etag} if self._etag and self._policy else {}
@@ -175,5 +213,6 @@ def policy_source_from(settings: GatewaySettings) -> PolicySource:
     if settings.policy_file:
         return FilePolicy(settings.policy_file, settings.refresh_interval, settings.max_staleness)
     raise ValueError(
-        "no policy source: set PAR_REGISTRY_URL (and PAR_GATEWAY_REGISTRY_KEY) or PAR_GATEWAY_POLICY_FILE"
+        "no policy source: set PAR_REGISTRY_URL and PAR_API_KEY (the registry's admin key), "
+        "or PAR_GATEWAY_POLICY_FILE"
     )

@@ -77,3 +77,25 @@ def test_a_gateway_the_registry_refuses_is_not_ready_and_denies(registry: Runnin
         assert httpx.get(f"{gateway}/readyz").status_code == 503
         denied = httpx.get(gateway, headers={"Host": HOST, "Authorization": f"Bearer {registry.admin_key}"})
         assert denied.status_code == 503 and denied.json()["code"] == "policy_unavailable"
+        assert "answered 401" in httpx.get(f"{gateway}/readyz").json()["reason"]
+
+
+def test_par_registry_url_and_par_api_key_are_enough(
+    registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names every other `par` command uses feed the gateway (issue: it wanted its own)."""
+    monkeypatch.setenv("PAR_REGISTRY_URL", registry.url)
+    monkeypatch.setenv("PAR_API_KEY", registry.admin_key)
+    with serve(build_authz_app(GatewaySettings())) as gateway:
+        assert httpx.get(f"{gateway}/readyz").json() == {"ready": True}
+
+
+def test_without_a_key_readyz_says_which_variable(
+    registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PAR_API_KEY", "PAR_ADMIN_KEY", "PAR_GATEWAY_REGISTRY_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with serve(build_authz_app(GatewaySettings(registry_url=registry.url))) as gateway:
+        ready = httpx.get(f"{gateway}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["reason"].endswith("set PAR_API_KEY")
