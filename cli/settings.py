@@ -15,14 +15,17 @@ EXIT_BAD_SETTING = 2
 
 
 def settings_classes() -> list[type[BaseSettings]]:
-    """Runtime, gateway, eventing, serving, registry: the order of docs/settings.md."""
+    """Logging, runtime, gateway, eventing, serving, registry: the order of docs/settings.md."""
     from eventing.settings import EventingSettings
     from gateway.settings import GatewaySettings
     from registry.settings import RegistrySettings
     from runtime.config import RuntimeSettings
+    from runtime.jsonlog import LogSettings
     from serving import ServingSettings
 
-    return [RuntimeSettings, GatewaySettings, EventingSettings, ServingSettings, RegistrySettings]
+    return [
+        LogSettings, RuntimeSettings, GatewaySettings, EventingSettings, ServingSettings, RegistrySettings
+    ]
 
 
 def settings_class(error: ValidationError | SettingsError) -> type[BaseSettings] | None:

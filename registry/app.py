@@ -25,6 +25,10 @@ from registry.state import RegistryState
 from runtime.observe import ObservedRequests
 
 log = logging.getLogger("registry")
+# Polled all the time (the gateway's feed every 2 s, probes, scrapes, the console's live parts):
+# a line per success at debug only, or a terminal shows nothing else.
+POLLED = frozenset({"/v1/gateway/snapshot", "/healthz", "/readyz", "/metrics",
+                    "/console/agents/{namespace}/{name}/series"})
 
 
 def _announce(key: str, settings: RegistrySettings) -> None:
@@ -91,7 +95,7 @@ def create_app(
 
 
 class _Observe(ObservedRequests):
-    """One JSON log line and Prometheus samples per request."""
+    """One log line (debug for what is polled) and Prometheus samples per request."""
 
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
         super().__init__(app)
@@ -101,7 +105,9 @@ class _Observe(ObservedRequests):
         route = getattr(scope.get("route"), "path", "unmatched")
         self.requests.labels(scope["method"], route, str(status)).inc()
         self.latency.labels(scope["method"], route).observe(seconds)
-        log.info(
+        polled = route in POLLED or b"live=1" in scope.get("query_string", b"")
+        log.log(
+            logging.DEBUG if polled and status < 400 else logging.INFO,
             "request",
             extra={
                 "method": scope["method"],

@@ -30,11 +30,13 @@ def settings_or_exit() -> RuntimeSettings | int:
     from pydantic import ValidationError
 
     try:
+        jsonlog.LogSettings()  # read again by jsonlog.configure: a bad value is caught here
         return RuntimeSettings()
     except ValidationError as exc:
         from runtime.settingtypes import describe
 
-        print(f"par runtime: {describe(exc, RuntimeSettings)}", file=sys.stderr)
+        which = RuntimeSettings if exc.title == RuntimeSettings.__name__ else jsonlog.LogSettings
+        print(f"par runtime: {describe(exc, which)}", file=sys.stderr)
         return EXIT_BAD_SETTING
 
 

@@ -36,7 +36,8 @@ def up(
     from .servers import PortInUse
 
     configure("platform")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal poll otherwise
+    # Each part logs its own start ("serving part=..."): uvicorn's three lines per server are noise.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     options = UpOptions(data_dir=resolve_data_dir(data_dir), port=port, domain=domain)
 
     def say(line: str) -> None:
@@ -85,6 +86,7 @@ def banner(
         "PAR is up.",
         f"  gateway    {gateway}   (agents: Host {{agent}}.{{namespace}}.{domain})",
         *(grpc_line if grpc else []),
+        f"  console    {registry}/console   (sign in with the admin key)",
         f"  registry   {registry}",
         f"  admin key  {key}   (saved in {key_file})",
         "Next:",
