@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the servers the integration tests start for themselves (PostgreSQL, Redis) and the
-# load generators the benchmarks use, and the browser the console's tests drive (Chromium +
+# load generators the benchmarks use, shellcheck, and the browser the console's tests drive (Chromium +
 # chromedriver, headless). Debian packages; needs root (or sudo). Idempotent.
 set -euo pipefail
 need=()
@@ -10,6 +10,7 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)  # tests/unit/cluster lints the shell scripts
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "==> installing Debian packages: ${need[*]}"
