@@ -5,6 +5,7 @@ import typer
 
 from cli.invoke import invoke
 from cli.migrate import migrate
+from cli.status import status
 from cli.up.command import up
 from eventing.cli import app as eventing_app
 from gateway.cli import app as gateway_app
@@ -18,6 +19,7 @@ app.add_typer(gateway_app, name="gateway")
 app.command("up")(up)
 app.command("invoke")(invoke)
 app.command("migrate")(migrate)
+app.command("status")(status)
 register_registry_commands(app)
 
 

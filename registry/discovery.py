@@ -98,15 +98,22 @@ def read_admin_key(directory: Path) -> str | None:
         return None
 
 
-def locate(explicit_dir: Path | str | None = None) -> Endpoint:
-    """Registry URL, API key and gateway URL for client commands: environment first, then the
-    running platform on the data folder."""
+def find(explicit_dir: Path | str | None = None) -> tuple[Path, PlatformInfo | None]:
+    """The data folder and the platform running on it: `--data-dir`/`PAR_DATA_DIR`, else the
+    one the last `par up --data-dir` named in `~/.par/current`, else `~/.par`."""
     directory = data_dir(explicit_dir)
     info = read_platform(directory)
     if info is None and "PAR_DATA_DIR" not in os.environ and directory == default_data_dir():
         current = _current()
         info = read_platform(current) if current else None
         directory = current if info and current else directory
+    return directory, info
+
+
+def locate(explicit_dir: Path | str | None = None) -> Endpoint:
+    """Registry URL, API key and gateway URL for client commands: environment first, then the
+    running platform on the data folder."""
+    directory, info = find(explicit_dir)
     return Endpoint(
         registry_url=os.environ.get("PAR_REGISTRY_URL") or (info.registry_url if info else None),
         api_key=os.environ.get("PAR_API_KEY") or read_admin_key(directory),

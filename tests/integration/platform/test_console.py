@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,6 +146,23 @@ def test_console_in_a_browser(demo: ParUp, browser: Any, demo_v2_apkg: Path, sho
     # The script ran without errors, and nothing was blocked by the page's own policy.
     logged = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert [m for m in logged if "console.js" in m or "Content Security Policy" in m] == []
+
+
+def test_par_status_tables(demo: ParUp) -> None:
+    """`par status`: the parts (each probed) and the agents with their status and instances."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "status", "--data-dir", str(demo.data_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    parts = {line.split()[0]: line.split() for line in lines[1:6]}
+    assert set(parts) == {"gateway", "console", "registry", "eventing", "local-gateway"}
+    assert all(p[-1] == "up" for p in parts.values()), done.stdout
+    assert parts["gateway"][1] == demo.info["gateway_url"]
+    agents = {line.split()[1]: line.split() for line in lines if line.startswith("default ")}
+    assert set(agents) == set(DEMO_AGENTS)
+    assert agents["event-emitter"][2:5] == ["0.1.0", "ready", "0.1.0=100%"]
 
 
 def test_console_guards(demo: ParUp) -> None:
