@@ -116,8 +116,10 @@ def resource_flags(values: list[str], flag: str) -> dict[str, str | None]:
 def _follow(
     c: RegistryClient, agent_path: str, deployment: dict[str, Any], wait_timeout: float, console: Console
 ) -> dict[str, Any]:
-    """Poll the deployment, printing each condition change, until ready, failed or the timeout."""
+    """Poll the deployment, printing each condition change and each progress message (package
+    preparation: download, dependency install), until ready, failed or the timeout."""
     generation, seen = deployment["generation"], set[tuple[str, str, str | None]]()
+    said: str | None = None
     deadline = time.monotonic() + wait_timeout
     with console.status("Waiting for the agent to become ready...") as spinner:
         while True:
@@ -130,6 +132,10 @@ def _follow(
                     console.print(f"  {condition['type']}: {condition['status']}{reason}")
             if status["phase"] in ("ready", "failed") or time.monotonic() > deadline:
                 return deployment
+            message = status.get("message")
+            if message and message != said and status["phase"] == "deploying":
+                console.print(f"  [dim]{message}[/]", highlight=False)
+                said = message
             spinner.update(f"Waiting for the agent to become ready ({status['phase']})...")
             time.sleep(0.5)
             deployment = c.json("GET", f"{agent_path}/deployment")
