@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _NOT_DNS = re.compile(r"[^a-z0-9]+")
 LONGEST = 63  # a DNS label
@@ -58,3 +60,13 @@ def revision_name(agent: str, version: str, suffix: str | None = None) -> str:
 def traffic_tag(version: str) -> str:
     """The default traffic tag of a version, `v{slug}`; the version answers at `{tag}-{agent}...`."""
     return _hashed(f"v{version_slug(version)}", LONGEST)
+
+
+def target_tag(target: Mapping[str, Any]) -> str:
+    """A stored traffic target's tag: the one it was given, else its version's default."""
+    return str(target.get("tag") or traffic_tag(target["version"]))
+
+
+def target_revision(revisions: Mapping[str, Any], agent: str, version: str) -> str:
+    """The revision a version's traffic goes to: the name the registry gave it, else the first."""
+    return str(revisions.get(version, {}).get("name") or revision_name(agent, version))

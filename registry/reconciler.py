@@ -34,7 +34,7 @@ from registry.backends.base import (
 )
 from registry.db import Database
 from registry.models import Agent, Deployment, Trigger, Version
-from registry.naming import revision_name, traffic_tag
+from registry.naming import revision_name, target_revision, target_tag
 from registry.settings import RegistrySettings
 
 log = logging.getLogger("registry.reconciler")
@@ -125,13 +125,12 @@ class Reconciler:
         targets = tuple(
             VersionTarget(
                 version=t["version"],
-                revision=deployment.revisions.get(t["version"], {}).get("name")
-                or revision_name(agent.name, t["version"]),
+                revision=target_revision(deployment.revisions, agent.name, t["version"]),
                 percent=t["percent"],
                 sha256=versions[t["version"]].sha256,
                 artifact_url=self.store.url(versions[t["version"]].sha256),
                 artifact_path=str(self.store.path(versions[t["version"]].sha256)),
-                tag=t.get("tag") or traffic_tag(t["version"]),
+                tag=target_tag(t),
             )
             for t in traffic
         )
@@ -239,12 +238,13 @@ class Reconciler:
         return len(rows), len(triggers)
 
     async def resume(self) -> None:
-        """After a restart, follow again every deployment that was still rolling out."""
+        """After a restart, follow every deployment again: backends report changes after Ready
+        too (a crash, drift by another field manager), not only the end of a rollout."""
         async with self.db.sessions() as session:
             rows = await session.execute(
-                select(Agent.namespace, Agent.name, Deployment.generation)
-                .join(Deployment, Deployment.agent_id == Agent.id)
-                .where(Deployment.phase == "deploying")
+                select(Agent.namespace, Agent.name, Deployment.generation).join(
+                    Deployment, Deployment.agent_id == Agent.id
+                )
             )
             for namespace, name, generation in rows:
                 self.follow(namespace, name, generation)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from registry.models import Agent, Deployment, Version
-from registry.naming import revision_name
+from registry.naming import target_revision, target_tag
 from registry.problems import Problem
 from registry.schemas import AgentOut, DeploymentOut, ResourcesOut, StatusOut, TrafficTargetOut, VersionOut
 
@@ -145,9 +145,8 @@ def deployment_out(agent: Agent, deployment: Deployment) -> DeploymentOut:
         generation=deployment.generation,
         traffic=[
             TrafficTargetOut(
-                **t,
-                revision=deployment.revisions.get(t["version"], {}).get("name")
-                or revision_name(agent.name, t["version"]),
+                **{**t, "tag": target_tag(t)},
+                revision=target_revision(deployment.revisions, agent.name, t["version"]),
             )
             for t in deployment.traffic
         ],

@@ -57,6 +57,9 @@ def test_deploy_list_get_traffic_rollback(
         par(cli_registry, "traffic", "demo-agent", "0.1.0=90", "0.2.0=10", "-o", "json").stdout
     )
     assert [(t["version"], t["percent"]) for t in split["traffic"]] == [("0.1.0", 90), ("0.2.0", 10)]
+    assert [t["tag"] for t in split["traffic"]] == ["v0-1-0", "v0-2-0"]  # the tags Knative is given
+    shown = par(cli_registry, "agents", "get", "demo-agent").stdout
+    assert "v0-1-0" in shown and "v0-2-0" in shown  # the TAG column is filled
     bad = par(cli_registry, "traffic", "demo-agent", "0.1.0=90", "0.2.0=20", check=False)
     assert bad.returncode == 1 and "sum to 100" in bad.stderr
     back = json.loads(par(cli_registry, "rollback", "demo-agent", "-o", "json").stdout)

@@ -400,6 +400,26 @@ def test_a_registry_started_while_the_api_server_is_away_follows_once_it_answers
         assert status["phase"] == "ready" and status["url"] == READY["url"]
 
 
+def test_a_restarted_registry_keeps_following_agents_that_were_ready(
+    kube_apiserver: KubeAPIServer, kube_namespace: str, tmp_path: Path, demo_apkg_kit: Path
+) -> None:
+    """A failure after Ready reaches a registry that was restarted after the agent was Ready."""
+    ns, kubeconfig = kube_namespace, str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig"))
+    settings = RegistrySettings(data_dir=tmp_path / "reg")
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        upload(registry, c, ns, demo_apkg_kit)
+        c.put(f"/v1/namespaces/{ns}/agents/demo-agent/deployment", json={})
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", READY)
+        assert stored_status(c, ns, is_ready)["phase"] == "ready"
+    backend = KnativeBackend(k8s_config.new_client_from_config(config_file=kubeconfig))
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        time.sleep(1)  # the restarted registry's watch is up
+        kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", failed("pod crash-looping"))
+        status = stored_status(c, ns, lambda s: s["phase"] == "failed", within=30)
+        assert "crash-looping" in status["message"], status
+
+
 def test_status_converges_after_the_api_server_restarts_mid_rollout(
     kube_apiserver: KubeAPIServer,
     kube_namespace: str,
