@@ -88,7 +88,7 @@ def create_app(
             if grpc_port is not None and service is not None:
                 from runtime.agent_service import start_grpc
 
-                grpc_server = await start_grpc(service, settings.host, grpc_port)
+                grpc_server = await start_grpc(service(), settings.host, grpc_port)
                 grace = settings.graceful_shutdown_timeout
                 stack.push_async_callback(lambda: grpc_server.stop(grace))
                 readiness.grpc = True
@@ -228,22 +228,29 @@ def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
         return Response(body, status_code=200, headers=headers)
 
 
-def _add_agent_service(app: FastAPI, agent: Agent, time_limit: float) -> Any:
+def _add_agent_service(app: FastAPI, agent: Agent, time_limit: float) -> Callable[[], Any] | None:
     """`POST /pixell.agent.AgentService/{method}` (protobuf over HTTP) when the package has an a2a
-    section; returns the service (for the gRPC server) or None."""
+    section; returns the service's getter (for the gRPC server) or None. grpcio and the stubs
+    (~130 ms) load on first use only: a cold start under Knative, where no gRPC server runs, skips
+    them."""
     if agent.prepared.manifest.a2a is None:
         return None
-    from runtime import agent_service  # grpcio: only for packages that offer the service
+    made: list[Any] = []
 
-    service = agent_service.AgentService(agent, time_limit)
+    def service() -> Any:
+        if not made:
+            from runtime.agent_service import AgentService
+
+            made.append(AgentService(agent, time_limit))
+        return made[0]
 
     async def method(request: Request) -> Response:
-        name = request.path_params["method"]
-        status, body = await agent_service.over_http(service, name, await request.body())
-        media = agent_service.MEDIA_TYPE if status == 200 else "text/plain"
-        return Response(body, status_code=status, media_type=media)
+        from runtime.agent_service import MEDIA_TYPE, over_http
 
-    app.add_route(f"/{agent_service.SERVICE}/{{method}}", method, methods=["POST"])
+        status, body = await over_http(service(), request.path_params["method"], await request.body())
+        return Response(body, status_code=status, media_type=MEDIA_TYPE if status == 200 else "text/plain")
+
+    app.add_route("/pixell.agent.AgentService/{method}", method, methods=["POST"])  # agent_service.SERVICE
     return service
 
 

@@ -71,3 +71,20 @@ def test_agent_health_answers_par_ids(monkeypatch: pytest.MonkeyPatch, env: dict
         healthy = client.get(f"/agents/{agent_id}/health")
         assert healthy.status_code == 200 and healthy.json()["agentId"] == agent_id
         assert client.get("/agents/someone-else/health").status_code == 404
+
+
+def test_grpcio_loads_only_when_a_grpc_server_starts() -> None:
+    """Under Knative no gRPC server runs: a cold start of an a2a package must not pay for grpcio."""
+    import subprocess
+    import sys
+
+    stub = ORIGINAL.parent / "kit-stub"
+    probe = (
+        "import sys; from runtime.prepare import load_project; from runtime.agent import load; "
+        "from runtime.app import create_app; "
+        f"create_app(load(load_project(__import__('pathlib').Path({str(stub)!r})))); "
+        "print('grpc' in sys.modules)"
+    )
+    env = {"K_SERVICE": "kit-stub", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "False"
