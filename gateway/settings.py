@@ -21,9 +21,13 @@ ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAR_GATEWAY_", extra="ignore", populate_by_name=True)
 
+    # authz: an Envoy ext_authz service; proxy: the local ingress (the same policy, then the agent).
     mode: Literal["authz", "proxy"] = "authz"
+    # Address to bind.
     host: str = "127.0.0.1"
+    # Port to bind.
     port: int = Field(8080, validation_alias=AliasChoices("PORT", "PAR_GATEWAY_PORT"))
+    # DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
 
     # Targets: Host `{agent}.{namespace}.{domain}` as Knative routes them.
@@ -35,34 +39,51 @@ class GatewaySettings(BaseSettings):
 
     # Policy feed: the registry snapshot (contract 4) or a static file of the same shape.
     registry_url: str | None = Field(None, validation_alias=AliasChoices("PAR_REGISTRY_URL"))
+    # The registry's admin key for the snapshot feed.
     registry_key: str | None = Field(
         None, validation_alias=AliasChoices("PAR_GATEWAY_REGISTRY_KEY", "PAR_API_KEY", "PAR_ADMIN_KEY")
     )
+    # A snapshot-shaped JSON file instead of the registry (standalone use).
     policy_file: str | None = None
+    # How often the policy is refreshed (a revoked key stops working within it).
     refresh_interval: Seconds = Field(2.0, gt=0)
     # Serve from the last good snapshot at most this long after the feed stopped answering.
     max_staleness: Seconds = Field(60.0, gt=0)
 
     # JWT bearer tokens (optional): a JWKS URL or one configured public key (PEM text or file path).
     jwt_jwks_url: str | None = None
+    # One public key (PEM text or a file path) instead of a JWKS URL.
     jwt_public_key: str | None = None
+    # Required `iss` of JWTs, when set.
     jwt_issuer: str | None = None
+    # Required `aud` of JWTs, when set.
     jwt_audience: str | None = None
+    # Accepted JWT algorithms (asymmetric only), comma-separated.
     jwt_algorithms: Annotated[list[str], NoDecode] = ["RS256", "ES256"]
+    # Clock skew allowed on exp/nbf.
     jwt_leeway: Seconds = Field(30.0, ge=0)
+    # The claim naming the caller's tenant.
     jwt_tenant_claim: str = "tenant"
+    # The claim listing the caller's grants (namespace/agent patterns).
     jwt_grants_claim: str = "par_grants"
+    # How often the JWKS is fetched again.
     jwks_refresh_interval: Seconds = Field(300.0, gt=0)
 
     # Rate limiting: token bucket per (credential, agent).
     ratelimit_backend: Literal["memory", "redis"] = "memory"
+    # Redis for the shared rate-limit state (ratelimit_backend redis).
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("PAR_GATEWAY_REDIS_URL", "REDIS_URL")
     )
+    # A Redis call slower than this counts as a failure.
     redis_timeout: Seconds = Field(0.25, gt=0)
+    # Redis connection pool size.
     redis_max_connections: int = Field(64, ge=1)
+    # Allow requests when Redis fails (default: deny with 503).
     ratelimit_fail_open: bool = False
+    # Requests per second per key and agent when neither sets one.
     default_rate: float | None = Field(None, gt=0)
+    # Burst per key and agent when neither sets one.
     default_burst: int | None = Field(None, ge=1)
 
     # Errors inside the decision deny (503) unless this is set.
@@ -70,12 +91,16 @@ class GatewaySettings(BaseSettings):
 
     # Request limits (both modes; authz mode checks the forwarded Content-Length).
     max_body_bytes: Bytes = Field(10 * 1024 * 1024, ge=0)
+    # Larger request headers answer 431.
     max_header_bytes: Bytes = Field(16 * 1024, ge=256)
 
     # Proxy mode.
     upstreams: dict[str, str] = {}  # {"namespace/agent": "http://127.0.0.1:8099"} for StaticResolver
+    # Proxy: how long the agent may take to answer.
     upstream_timeout: Seconds = Field(60.0, gt=0)
+    # Proxy: how long connecting to the agent may take.
     upstream_connect_timeout: Seconds = Field(5.0, gt=0)
+    # Proxy: connections kept open to agents.
     upstream_max_connections: int = Field(256, ge=1)
 
     def uvicorn_options(self) -> dict[str, Any]:

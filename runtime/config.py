@@ -32,38 +32,108 @@ def _default_work_dir() -> Path:
 class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
 
-    port: int | None = Field(default=None, ge=1, le=65535, validation_alias="PORT")
-    rest_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="REST_PORT")
-    a2a_port: int = Field(default=50051, ge=1, le=65535, validation_alias="A2A_PORT")
-    ui_port: int = Field(default=3000, ge=1, le=65535, validation_alias="UI_PORT")
-    multiplexed: bool = Field(default=True, validation_alias="MULTIPLEXED")
-    base_path: str = Field(default="/", validation_alias="BASE_PATH")
-    deployment_id: str | None = Field(default=None, validation_alias="DEPLOYMENT_ID")
-    boot_budget_ms: Millis = Field(default=5000, gt=0, validation_alias="BOOT_BUDGET_MS")
-    max_package_size_mb: int | None = Field(default=None, ge=1, validation_alias="MAX_PACKAGE_SIZE_MB")
-    host: str = Field(default="0.0.0.0", validation_alias="PAR_RUNTIME_HOST")
-    agent_package_path: str | None = Field(default=None, validation_alias="AGENT_PACKAGE_PATH")
-    package_url: str | None = Field(default=None, validation_alias="PACKAGE_URL")
-    package_sha256: str | None = Field(default=None, validation_alias="PACKAGE_SHA256")
-    agent_app_id: str | None = Field(default=None, validation_alias="AGENT_APP_ID")
-    k_service: str | None = Field(default=None, validation_alias="K_SERVICE")
-    k_revision: str | None = Field(default=None, validation_alias="K_REVISION")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="PORT",
+        description="HTTP port (Knative's contract); wins over REST_PORT",
+    )
+    rest_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="REST_PORT",
+        description="HTTP port of the original runtime (PORT wins); default 8080",
+    )
+    a2a_port: int = Field(
+        default=50051, ge=1, le=65535, validation_alias="A2A_PORT",
+        description="gRPC port of pixell.agent.AgentService (the original's)",
+    )
+    ui_port: int = Field(
+        default=3000, ge=1, le=65535, validation_alias="UI_PORT",
+        description="The UI's own port when MULTIPLEXED is false",
+    )
+    multiplexed: bool = Field(
+        default=True, validation_alias="MULTIPLEXED",
+        description="Serve the UI on the HTTP port too (false: the UI alone on UI_PORT)",
+    )
+    base_path: str = Field(
+        default="/", validation_alias="BASE_PATH",
+        description="Every route is also served under this path prefix",
+    )
+    deployment_id: str | None = Field(
+        default=None, validation_alias="DEPLOYMENT_ID",
+        description="The original runtime's deployment id, in the start log line",
+    )
+    boot_budget_ms: Millis = Field(
+        default=5000, gt=0, validation_alias="BOOT_BUDGET_MS",
+        description="A start slower than this is logged as a warning",
+    )
+    max_package_size_mb: int | None = Field(
+        default=None, ge=1, validation_alias="MAX_PACKAGE_SIZE_MB",
+        description="The original's package size cap; PAR_APKG_MAX_BYTES wins when set",
+    )
+    host: str = Field(default="0.0.0.0", validation_alias="PAR_RUNTIME_HOST", description="Address to bind")
+    agent_package_path: str | None = Field(
+        default=None, validation_alias="AGENT_PACKAGE_PATH",
+        description="The APKG file or prepared folder to serve",
+    )
+    package_url: str | None = Field(
+        default=None, validation_alias="PACKAGE_URL",
+        description="Where to download the APKG from (instead of AGENT_PACKAGE_PATH)",
+    )
+    package_sha256: str | None = Field(
+        default=None, validation_alias="PACKAGE_SHA256",
+        description="The downloaded package must have this SHA-256",
+    )
+    agent_app_id: str | None = Field(
+        default=None, validation_alias="AGENT_APP_ID",
+        description="How this instance names its agent (logs, /agents/{id}/health)",
+    )
+    k_service: str | None = Field(
+        default=None, validation_alias="K_SERVICE", description="Set by Knative: the agent's Service"
+    )
+    k_revision: str | None = Field(
+        default=None, validation_alias="K_REVISION", description="Set by Knative: the agent's revision"
+    )
 
-    graceful_shutdown_timeout: Seconds = Field(default=30.0, validation_alias="GRACEFUL_SHUTDOWN_TIMEOUT_SEC")
-    request_timeout: Seconds = Field(default=300.0, validation_alias="PAR_REQUEST_TIMEOUT_SEC")
-    work_dir: Path = Field(default_factory=_default_work_dir, validation_alias="PAR_RUNTIME_WORK_DIR")
+    graceful_shutdown_timeout: Seconds = Field(
+        default=30.0, validation_alias="GRACEFUL_SHUTDOWN_TIMEOUT_SEC",
+        description="After SIGTERM, how long requests in flight may finish",
+    )
+    request_timeout: Seconds = Field(
+        default=300.0, validation_alias="PAR_REQUEST_TIMEOUT_SEC",
+        description="A handler running longer answers 504 timeout",
+    )
+    work_dir: Path = Field(
+        default_factory=_default_work_dir, validation_alias="PAR_RUNTIME_WORK_DIR",
+        description="Where packages are extracted and prepared",
+    )
 
     # Untrusted-package limits (see runtime.apkg.Limits).
-    max_package_bytes: Bytes = Field(default=200 * MiB, validation_alias="PAR_APKG_MAX_BYTES")
-    max_unpacked_bytes: Bytes = Field(default=1024 * MiB, validation_alias="PAR_APKG_MAX_UNPACKED_BYTES")
-    max_files: int = Field(default=10_000, validation_alias="PAR_APKG_MAX_FILES")
-    max_ratio: float = Field(default=100.0, validation_alias="PAR_APKG_MAX_RATIO")
+    max_package_bytes: Bytes = Field(
+        default=200 * MiB, validation_alias="PAR_APKG_MAX_BYTES", description="Largest package accepted"
+    )
+    max_unpacked_bytes: Bytes = Field(
+        default=1024 * MiB, validation_alias="PAR_APKG_MAX_UNPACKED_BYTES",
+        description="Largest total size once extracted",
+    )
+    max_files: int = Field(
+        default=10_000, validation_alias="PAR_APKG_MAX_FILES", description="Most files a package may hold"
+    )
+    max_ratio: float = Field(
+        default=100.0, validation_alias="PAR_APKG_MAX_RATIO",
+        description="Largest compression ratio (zip bombs)",
+    )
 
     # PACKAGE_URL download.
-    download_timeout: Seconds = Field(default=30.0, validation_alias="PAR_PACKAGE_URL_TIMEOUT_SEC")
-    download_retries: int = Field(default=3, validation_alias="PAR_PACKAGE_URL_RETRIES")
+    download_timeout: Seconds = Field(
+        default=30.0, validation_alias="PAR_PACKAGE_URL_TIMEOUT_SEC",
+        description="Timeout of one PACKAGE_URL download attempt",
+    )
+    download_retries: int = Field(
+        default=3, validation_alias="PAR_PACKAGE_URL_RETRIES",
+        description="Download attempts before giving up",
+    )
 
-    log_level: str = Field(default="INFO", validation_alias="PAR_LOG_LEVEL")
+    log_level: str = Field(
+        default="INFO", validation_alias="PAR_LOG_LEVEL", description="DEBUG, INFO, WARNING or ERROR"
+    )
 
     @field_validator("base_path")
     @classmethod

@@ -154,3 +154,13 @@ def test_a_bad_value_is_one_line_and_exit_2(command: list[str], variable: str, t
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and f"invalid setting {variable}: expected a duration" in lines[0], done.stderr
     assert "'soon'" in lines[0]
+
+
+def test_the_settings_reference_is_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/settings.md is what scripts/settings_reference.py writes from the classes now."""
+    from cli.settings import reference
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    text = reference()
+    assert all(f"`{env_names(cls, n, f)[0]}`" in text for cls, n, f in (p.values for p in FIELDS))
+    assert (ROOT / "docs" / "settings.md").read_text() == text, "run scripts/settings_reference.py"
