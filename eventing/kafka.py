@@ -8,7 +8,7 @@ import ssl
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -80,6 +80,27 @@ def session_timeout_ms(settings: EventingSettings, bootstrap: str) -> int:
     return 3000 if is_embedded(bootstrap) else 10000
 
 
+def throttle_failed_metadata_refreshes() -> None:
+    """Work around an aiokafka busy loop during an outage (aiokafka 0.14, calf-ai/calfkit-sdk#328).
+
+    A consumer's fetcher that lost a partition leader asks the client for a metadata refresh and
+    waits for it; with no broker answering, the refresh fails at once and the fetcher asks again:
+    measured ~5,000 refreshes a second, half a core for three idle Triggers while Kafka was down.
+    A failed refresh now waits the client's `retry_backoff_ms` before it reports (~10 tries a second)."""
+    original = AIOKafkaClient._metadata_update
+    if getattr(original, "throttled", False):
+        return
+
+    async def throttled(self: AIOKafkaClient, cluster_metadata: Any, topics: Any) -> bool:
+        updated = bool(await original(self, cluster_metadata, topics))
+        if not updated:
+            await asyncio.sleep(self._retry_backoff)
+        return updated
+
+    throttled.throttled = True  # type: ignore[attr-defined]
+    setattr(AIOKafkaClient, "_metadata_update", throttled)  # noqa: B010 - patching a method on purpose
+
+
 class KafkaSettingsError(ValueError):
     """A Kafka connection setting is unusable; the message names the variable."""
 
@@ -130,6 +151,7 @@ class Kafka:
         self.admin = AIOKafkaAdminClient(**self.options)
         self.refused = 0  # produce failures since Kafka last stored an event (0: Kafka is storing)
         quiet_client_retries()
+        throttle_failed_metadata_refreshes()
 
     async def start(self) -> None:
         try:
