@@ -213,9 +213,22 @@ class GatewayApp:
             problem = self.authorizer.policy.problem
             state = {"ready": problem is None, **({"reason": problem} if problem else {})}
             await respond(send, 503 if problem else 200, json.dumps(state).encode())
+        elif self._console_here(path):  # the local ingress's URL is the one people know: point on
+            query = scope.get("query_string", b"")
+            where = f"{str(self.settings.registry_url).rstrip('/')}{path}".encode()
+            where += b"?" + query if query else b""
+            await respond(send, 307, b"", [(b"location", where)], (b"content-type", b"text/plain"))
         else:
             return False
         return True
+
+    def _console_here(self, path: str) -> bool:
+        """`/console` on the proxy's own host redirects to the registry's console (par up)."""
+        return (
+            self.settings.mode == "proxy"
+            and self.settings.registry_url is not None
+            and (path == "/console" or path.startswith("/console/"))
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -169,6 +169,9 @@ def test_console_guards(demo: ParUp) -> None:
     """Security headers on every page, a change without the CSRF token refused, a sign-in posted
     from another site refused, a revoked key's session ended."""
     console = demo.info["registry_url"] + "/console"
+    # The gateway's own address (the one people know: localhost:8080/console) points to it.
+    moved = httpx.get(demo.info["gateway_url"] + "/console/agents?x=1")
+    assert moved.status_code == 307 and moved.headers["location"] == f"{console}/agents?x=1"
     page = httpx.get(f"{console}/login")
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert "<script>" not in page.text and " style=" not in page.text
