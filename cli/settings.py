@@ -33,6 +33,13 @@ def settings_classes() -> list[type[BaseSettings]]:
     ]
 
 
+def check_all() -> None:
+    """Read every component's settings now (`par up` runs them all): a bad value anywhere is
+    reported before any part starts (ValidationError, for `cli.main` to print)."""
+    for cls in settings_classes():
+        cls()
+
+
 def settings_class(error: ValidationError | SettingsError) -> type[BaseSettings] | None:
     """The settings class an error is about: pydantic names the model in `title`; a value that
     does not parse names only its field (one field of one class, by construction)."""

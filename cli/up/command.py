@@ -27,6 +27,7 @@ def up(
     import logging
     import sys
 
+    from cli.settings import check_all
     from registry.discovery import data_dir as resolve_data_dir
     from runtime.jsonlog import configure
     from serving import IsolationRequired
@@ -35,6 +36,7 @@ def up(
     from .platform import AlreadyRunning, Platform, UpOptions, run
     from .servers import PortInUse
 
+    check_all()  # every part's settings, before any part starts
     configure("platform")
     # Each part logs its own start ("serving part=..."): uvicorn's three lines per server are noise.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

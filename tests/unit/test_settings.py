@@ -142,6 +142,8 @@ def test_sizes() -> None:
         (["-m", "cli.main", "gateway", "serve"], "PAR_GATEWAY_MAX_STALENESS"),
         (["-m", "cli.main", "eventing", "serve"], "PAR_EVENTING_PRODUCE_TIMEOUT"),
         (["-m", "cli.main", "up", "--port", "0"], "PAR_SCALE_TO_ZERO_AFTER"),
+        (["-m", "cli.main", "up", "--port", "0"], "PAR_GATEWAY_UPSTREAM_TIMEOUT"),  # checked before any part
+        (["-m", "cli.main", "up", "--port", "0"], "PAR_EVENTING_DELIVERY_TIMEOUT"),
         (["-m", "cli.main", "registry", "serve"], "PAR_DB_TIMEOUT"),
     ],
 )
