@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from eventing.kafka import KafkaSettingsError, client_options
 from runtime.jsonlog import configure
 from runtime.settingtypes import describe
+
+if TYPE_CHECKING:
+    from eventing.settings import EventingSettings
 
 log = logging.getLogger("eventing.server")
 
@@ -52,6 +57,24 @@ def settings_error(exc: ValidationError | KafkaSettingsError) -> str:
     return describe(exc, EventingSettings)
 
 
+async def kafka_problem(settings: EventingSettings, bootstrap: str) -> str | None:
+    """Why the Kafka at `bootstrap` cannot be reached (with the configured TLS/SASL), or None."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.errors import KafkaError
+
+    quiet = logging.getLogger("aiokafka")
+    level, quiet.level = quiet.level, logging.CRITICAL  # its own error line would repeat ours
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, **client_options(settings))
+    try:
+        await client.bootstrap()
+    except KafkaError as exc:
+        return f"cannot reach Kafka at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS): {exc}"
+    finally:
+        await client.close()
+        quiet.level = level
+    return None
+
+
 def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatcher: bool) -> int:
     import uvicorn
 
@@ -85,6 +108,11 @@ def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatc
             return 2
         embedded = EmbeddedKafka()
         bootstrap = embedded.start()
+    else:
+        problem = asyncio.run(kafka_problem(settings, bootstrap))
+        if problem:  # one line here, rather than the traceback of a failed start
+            print(f"par eventing serve: {problem}", file=sys.stderr)
+            return 1
     try:
         app = create_app(settings, bootstrap, objects=objects, ingress_enabled=ingress,
                          dispatcher_enabled=dispatcher)
