@@ -63,7 +63,8 @@ async def kafka_problem(settings: EventingSettings, bootstrap: str) -> str | Non
     from aiokafka.errors import KafkaError
 
     quiet = logging.getLogger("aiokafka")
-    level, quiet.level = quiet.level, logging.CRITICAL  # its own error line would repeat ours
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its own error line would repeat ours
     client = AIOKafkaClient(bootstrap_servers=bootstrap, **client_options(settings))
     try:
         await client.bootstrap()
@@ -71,7 +72,7 @@ async def kafka_problem(settings: EventingSettings, bootstrap: str) -> str | Non
         return f"cannot reach Kafka at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS): {exc}"
     finally:
         await client.close()
-        quiet.level = level
+        quiet.setLevel(level)
     return None
 
 
