@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import require_service
 
-WINDOW = "1280,860"
+WINDOW = "1280,900"
 
 
 def _binary(*names: str) -> str | None:

@@ -39,27 +39,42 @@ async function refresh() {
 }
 
 function drawChart(points) {
+  // The last WINDOW seconds on a time axis: requests/s as bars, mean latency as a line, each on
+  // its own scale (their peaks are written under the chart).
   const svg = document.getElementById("chart");
   if (!svg) return;
   const ns = "http://www.w3.org/2000/svg";
+  const W = 600, H = 160, WINDOW = 360, TOP = 6;
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const W = 600, H = 160;
-  const line = (values, cls) => {
-    const max = Math.max(1e-9, ...values.filter((v) => v !== null));
-    const step = W / Math.max(1, values.length - 1);
-    const coords = values.map((v, i) => `${(i * step).toFixed(1)},${(H - 4 - ((v || 0) / max) * (H - 12)).toFixed(1)}`);
-    const path = document.createElementNS(ns, "polyline");
-    path.setAttribute("points", coords.join(" "));
-    path.setAttribute("class", cls);
-    svg.appendChild(path);
+  const add = (tag, attrs, text) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    svg.appendChild(el);
+    return el;
   };
-  if (points.length > 0) {
-    line(points.map((p) => p.rate), "rate");
-    line(points.map((p) => p.latency_ms), "lat");
-    const last = points[points.length - 1];
-    const lat = last.latency_ms === null ? "-" : `${last.latency_ms} ms`;
-    document.getElementById("chart-last").textContent = `now: ${last.rate} req/s, ${lat}`;
+  if (points.length === 0) return;
+  const now = points[points.length - 1].t;
+  const x = (t) => W - ((now - t) / WINDOW) * W;
+  const maxRate = Math.max(1e-9, ...points.map((p) => p.rate));
+  const lats = points.filter((p) => p.latency_ms !== null);
+  const maxLat = Math.max(1e-9, ...lats.map((p) => p.latency_ms));
+  const step = W / (WINDOW / 5);
+  for (const p of points) {
+    const h = (p.rate / maxRate) * (H - TOP - 2);
+    if (h > 0) add("rect", { x: (x(p.t) - step * 0.8).toFixed(1), y: (H - h).toFixed(1), width: (step * 0.7).toFixed(1), height: h.toFixed(1), class: "rate" });
   }
+  // Each latency sample spans its interval, joined to the next: visible even when alone.
+  const coords = [];
+  for (const p of lats) {
+    const y = (H - 2 - (p.latency_ms / maxLat) * (H - TOP - 4)).toFixed(1);
+    coords.push(`${(x(p.t) - step).toFixed(1)},${y}`, `${x(p.t).toFixed(1)},${y}`);
+  }
+  if (coords.length > 0) add("polyline", { points: coords.join(" "), class: "lat" });
+  const last = points[points.length - 1];
+  const lat = last.latency_ms === null ? "-" : `${last.latency_ms} ms`;
+  const peaks = `peaks ${maxRate.toFixed(2)} req/s` + (lats.length ? `, ${maxLat.toFixed(1)} ms` : "");
+  document.getElementById("chart-last").textContent = `now: ${last.rate} req/s, ${lat}; ${peaks} (last ${WINDOW / 60} min)`;
 }
 
 async function refreshChart() {

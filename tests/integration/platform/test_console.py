@@ -45,9 +45,12 @@ def shots(tmp_path: Path) -> Path:
 
 
 def _wait(driver: Any, condition: Any, timeout: float = 30.0) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    # The live part is replaced every 2 s: an element found just before is then stale; look again.
+    ignored = (StaleElementReferenceException,)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(condition)
 
 
 def _text(driver: Any, element_id: str) -> str:
@@ -64,6 +67,11 @@ def _sign_in(driver: Any, console: str, key: str) -> None:
     driver.find_element(By.ID, "key").send_keys(key)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     _wait(driver, lambda d: d.current_url.endswith("/console/agents"))
+
+
+def _screenshot(driver: Any, path: Path) -> None:
+    driver.execute_script("window.scrollTo(0, 0)")  # WebDriver's own script: the page's CSP does not apply
+    driver.save_screenshot(str(path))
 
 
 def _click(driver: Any, action: str) -> None:
@@ -89,7 +97,7 @@ def test_console_in_a_browser(demo: ParUp, browser: Any, demo_v2_apkg: Path, sho
     rows = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#agents tbody tr[data-agent]"))
     assert sorted(r.get_attribute("data-agent") for r in rows) == sorted(DEMO_AGENTS)
     assert all("ready" in r.text for r in rows)
-    browser.save_screenshot(str(shots / "console-agents.png"))
+    _screenshot(browser, shots / "console-agents.png")
 
     # Invoke the demo agent from its page, through the gateway.
     browser.get(f"{console}/agents/default/demo-agent")
@@ -119,7 +127,14 @@ def test_console_in_a_browser(demo: ParUp, browser: Any, demo_v2_apkg: Path, sho
     traffic = [(t["version"], t["percent"]) for t in demo.deployment("demo-agent")["traffic"]]
     assert traffic == [("0.1.0", 70), ("0.2.0", 30)]
     _wait(browser, lambda d: "0.2.0" in _text(d, "revisions"))
-    browser.save_screenshot(str(shots / "console-agent.png"))
+    # The chart: requests through the gateway show up as a rate within a scrape or two.
+    def busy(d: Any) -> bool:
+        for _ in range(5):
+            demo.call("demo-agent", json_body={"n": 1})
+        return not _text(d, "chart-last").startswith("now: 0 req/s")
+
+    _wait(browser, busy, timeout=40)
+    _screenshot(browser, shots / "console-agent.png")
     _click(browser, "rollback")
     _wait(browser, lambda d: "0.1.0 100%" in _text(d, "traffic-now"))
 
@@ -127,7 +142,7 @@ def test_console_in_a_browser(demo: ParUp, browser: Any, demo_v2_apkg: Path, sho
     browser.get(f"{console}/triggers")
     row = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#triggers tr[data-trigger='greetings']"))
     assert "type=par.demo.greeting" in row[0].text and "event-receiver" in row[0].text
-    browser.save_screenshot(str(shots / "console-triggers.png"))
+    _screenshot(browser, shots / "console-triggers.png")
 
     # Keys: create one for the demo agent (secret shown once), use it, revoke it, refused.
     browser.get(f"{console}/keys")
@@ -142,7 +157,7 @@ def test_console_in_a_browser(demo: ParUp, browser: Any, demo_v2_apkg: Path, sho
     _wait(browser, lambda d: "revoked" in d.find_element(By.CSS_SELECTOR, f"tr[data-key='{key_id}']").text)
     refused = lambda: demo.call("demo-agent", key=secret, json_body={}).status_code == 401  # noqa: E731
     wait_until(refused, 15, "key refused")
-    browser.save_screenshot(str(shots / "console-keys.png"))
+    _screenshot(browser, shots / "console-keys.png")
     # The script ran without errors, and nothing was blocked by the page's own policy.
     logged = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert [m for m in logged if "console.js" in m or "Content Security Policy" in m] == []
