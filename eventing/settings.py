@@ -21,7 +21,7 @@ class EventingSettings(BaseSettings):
 
     # Kafka: unset means "start the embedded Tansu broker".
     kafka_bootstrap_servers: str | None = Field(default=None, alias="KAFKA_BOOTSTRAP_SERVERS")
-    # A managed Kafka: TLS and SASL for every client (producer, consumers, admin); see README.
+    # A managed Kafka: TLS and SASL for every client (producer, consumers, admin); see docs/eventing.md.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
     kafka_ssl_ca_file: Path | None = Field(default=None, alias="KAFKA_SSL_CA_FILE")  # else the system CAs
