@@ -96,7 +96,8 @@ def _type(field: FieldInfo) -> str:
     annotation = field.annotation
     if get_origin(annotation) is Literal:
         return " \\| ".join(f"`{a}`" for a in get_args(annotation))
-    text = re.sub(r"typing\.|<class '([^']+)'>|pathlib\.|pydantic\.types\.", r"\1", str(annotation))
+    text = re.sub(r"<class '([^']+)'>", r"\1", str(annotation))
+    text = re.sub(r"typing\.|pathlib\.|pydantic\.types\.", "", text)
     return _cell(text.replace("NoneType", "None"))
 
 
@@ -107,7 +108,9 @@ def _default(field: FieldInfo) -> str:
         value = field.default
     if value is None or value == PydanticUndefined:
         return ""
-    text = str(value).replace(str(Path.home()), "~")
+    # Written for any machine: the checkout's own folder and the home folder are not spelled out.
+    checkout = str(Path(__file__).resolve().parents[1]) + "/"
+    text = str(value).replace(checkout, "").replace(str(Path.home()), "~")
     return f"`{_cell(text)}`" if text else '`""`'
 
 
