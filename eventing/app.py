@@ -46,6 +46,7 @@ def create_app(
         eventing = Eventing(settings, kafka, dispatcher=dispatcher_enabled)
         app.state.eventing = eventing
         try:
+            await eventing.start()
             for obj in objects or []:
                 await eventing.apply(obj)
             try:

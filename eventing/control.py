@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from eventing.dispatcher import TriggerConsumer
+from eventing.dispatcher import Dispatcher, TriggerCursor
 from eventing.kafka import Kafka
 from eventing.objects import Broker, InvalidObject, Trigger, parse_broker, parse_trigger
 from eventing.settings import EventingSettings
@@ -34,8 +34,9 @@ class Eventing:
         self.brokers: dict[Key, Broker] = {}
         self.triggers: dict[Key, Trigger] = {}
         self.config_maps: dict[Key, dict[str, Any]] = {}
-        self.consumers: dict[Key, TriggerConsumer] = {}
+        self.consumers: dict[Key, TriggerCursor] = {}
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=settings.max_in_flight * 4))
+        self.dispatch = Dispatcher(settings, kafka, self.session)
         self._lock = asyncio.Lock()
         self._topic_checks: dict[str, asyncio.Task[None]] = {}
 
@@ -53,12 +54,22 @@ class Eventing:
             log.debug("topic check failed", extra={"topic": broker.topic, "error": repr(exc)})
         await asyncio.sleep(2.0)  # at most one check per topic every 2 s while Kafka is failing
 
+    async def start(self) -> None:
+        if self.dispatcher:
+            await self.dispatch.start()
+
     async def stop(self) -> None:
         for task in self._topic_checks.values():
             task.cancel()
-        await asyncio.gather(*(c.stop() for c in self.consumers.values()))
         self.consumers.clear()
+        if self.dispatcher:
+            await self.dispatch.stop()
         await self.session.close()
+
+    def produced(self, topic: str) -> None:
+        """The ingress stored a record on `topic` (an idle dispatcher fetches it at once)."""
+        if self.dispatcher:
+            self.dispatch.produced(topic)
 
     # -- objects -------------------------------------------------------------------------------------
 
@@ -123,7 +134,7 @@ class Eventing:
         same_stream = old is not None and (old.broker, old.ordered, old.initial_offset) == (
             trigger.broker, trigger.ordered, trigger.initial_offset)
         if consumer is not None and same_stream:
-            consumer.trigger = trigger  # filter, subscriber, delivery change without a group rejoin
+            consumer.trigger = trigger  # filter, subscriber, delivery change in place, position kept
         else:
             await self._stop_consumer(key)
             if (trigger.namespace, trigger.broker) in self.brokers:
@@ -146,17 +157,13 @@ class Eventing:
         if not self.dispatcher:
             return
         key = (trigger.namespace, trigger.name)
-        consumer = TriggerConsumer(
-            trigger, lambda: self.brokers.get((trigger.namespace, trigger.broker)), self.kafka, self.session,
-            self.settings,
-        )
-        self.consumers[key] = consumer
-        consumer.start()
+        self.consumers[key] = self.dispatch.attach(
+            trigger, lambda: self.brokers.get((trigger.namespace, trigger.broker)))
 
     async def _stop_consumer(self, key: Key) -> None:
         consumer = self.consumers.pop(key, None)
         if consumer is not None:
-            await consumer.stop()
+            await self.dispatch.detach(consumer)
 
     # -- status --------------------------------------------------------------------------------------
 
@@ -168,7 +175,7 @@ class Eventing:
         return {f"{ns}/{name}": c.failure for (ns, name), c in self.consumers.items() if c.failure}
 
     async def wait_ready(self, seconds: float) -> None:
-        """Until every consumer joined, or `NotReady` as soon as one cannot start."""
+        """Until every Trigger knows its offsets, or `NotReady` as soon as one cannot start."""
         await asyncio.wait_for(asyncio.gather(*(c.settled.wait() for c in self.consumers.values())), seconds)
         failures = self.failures()
         if failures:
@@ -191,7 +198,7 @@ class Eventing:
         elif consumer is not None and consumer.failure:
             condition = _condition(False, "ConsumerFailed", consumer.failure)
         elif consumer is None or not consumer.ready.is_set():
-            condition = _condition(False, "ConsumerGroupJoining")
+            condition = _condition(False, "ConsumerStarting")
         else:
             condition = _condition(True, "")
         uri = trigger.subscriber.url(self.settings.service_url_template, trigger.namespace)

@@ -76,6 +76,7 @@ async def ingress(request: Request) -> Response:
         # Logged by `Kafka` when the state changes, not per request: an outage is one line, not thousands.
         metrics.REJECTED.labels("503").inc()
         return PlainTextResponse(_NOT_CONFIRMED.format(eventing.settings.produce_timeout), status_code=503)
+    eventing.produced(broker.topic)
     _accepted(namespace, name).inc()
     if log.isEnabledFor(logging.DEBUG):
         log.debug("event accepted", extra={"topic": broker.topic, "event_id": event.get_id()})

@@ -51,7 +51,8 @@ class EventingSettings(BaseSettings):
     commit_interval: Seconds = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
     # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")
-    # How long the broker may hold an empty fetch: bounds dispatch latency when traffic is light.
-    fetch_max_wait_ms: Millis = Field(default=25, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
+    # How long the broker may hold an empty fetch. 0: chosen for the broker (eventing.dispatcher
+    # .fetch_wait_ms): 500 on Kafka, which answers as soon as a record arrives; 25 on the embedded one.
+    fetch_max_wait_ms: Millis = Field(default=0, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
     # When set, the admin API requires `Authorization: Bearer <token>` (the ingress stays open, as Knative's).
     admin_token: str | None = Field(default=None, alias="PAR_EVENTING_ADMIN_TOKEN")

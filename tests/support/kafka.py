@@ -168,7 +168,7 @@ class RealKafka:
         user = f"SCRAM-SHA-512=[name={SASL_USER},password={SASL_PASSWORD}]"
         scram = ["--add-scram", user] if self.tls else []
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+            self._java("kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
                        "-c", str(self.properties), *scram, heap="128m"),
             capture_output=True, text=True, timeout=120,
         )

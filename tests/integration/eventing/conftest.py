@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 import time
@@ -15,13 +16,15 @@ import httpx
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from eventing.app import create_app
+from eventing.offsets import GroupOffsets
 from eventing.settings import EventingSettings
 from tests.support.kafka import KINDS
 from tests.support.net import free_port, wait_http
@@ -174,6 +177,61 @@ def topic_records(bootstrap: str, topic: str) -> list:
             await consumer.stop()
 
     return asyncio.run(read())
+
+
+def _with_offsets(bootstrap: str, call: Callable[[GroupOffsets], Any]) -> Any:
+    async def run() -> Any:
+        store = GroupOffsets({"bootstrap_servers": bootstrap})
+        await store.start()
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def group_offsets(bootstrap: str, group: str, topic: str, partitions: int = 10) -> dict[int, int]:
+    """The group's committed offset per partition of `topic` (read as a simple consumer)."""
+    return _with_offsets(bootstrap, lambda store: store.committed(group, topic, list(range(partitions))))
+
+
+def simple_commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit to `group` as a simple consumer (the broker refuses it while the group has members)."""
+    _with_offsets(bootstrap, lambda store: store.commit(group, topic, offsets))
+
+
+@contextlib.contextmanager
+def group_member(bootstrap: str, topic: str, group: str) -> Iterator[None]:
+    """A consumer that joined `group` (subscribed to `topic`, created if missing) until the block ends."""
+    joined, leave = threading.Event(), threading.Event()
+
+    async def member() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([NewTopic(topic, 10, 1)])
+        await admin.close()
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                                    session_timeout_ms=10000, heartbeat_interval_ms=1000)
+        await consumer.start()
+        try:
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=100)
+            joined.set()
+            while not leave.is_set():
+                await consumer.getmany(timeout_ms=100)
+        finally:
+            await consumer.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(member(),), daemon=True)
+    thread.start()
+    assert joined.wait(30), f"could not join {group}"
+    try:
+        yield
+    finally:
+        leave.set()
+        thread.join(30)
 
 
 def ce_headers(event_id: str, type_: str = "demo.hello", **extra: str) -> dict[str, str]:

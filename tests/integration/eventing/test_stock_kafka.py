@@ -11,56 +11,72 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eventing.settings import EventingSettings
-from tests.integration.eventing.conftest import API, broker, trigger
+from tests.integration.eventing.conftest import (
+    API,
+    broker,
+    group_member,
+    group_offsets,
+    simple_commit,
+    trigger,
+)
 from tests.support.kafka import SASL_PASSWORD, SASL_USER
 
 pytestmark = pytest.mark.integration
 PAR = str(Path(sys.executable).parent / "par")
 
 
-def test_default_session_timeout_joins_quickly_on_both_brokers(eventing, subscriber):
+def test_a_trigger_is_ready_at_once_and_joins_no_group(eventing, subscriber, kafka_bootstrap):
+    """No group join (it took ~2 s per Trigger on Tansu): offsets go to Knative's group name as a
+    simple consumer's, so the group has the Trigger's offsets and no member."""
     sub = subscriber()
-    default = EventingSettings.model_fields["session_timeout_ms"].default
     started = time.monotonic()
-    ev = eventing([broker("defaults"), trigger("defaults-t", "defaults", sub.url)],
-                  PAR_EVENTING_SESSION_TIMEOUT_MS=default)
-    assert time.monotonic() - started < 4.0  # a join on Tansu takes about one session timeout
+    ev = eventing([broker("defaults"), trigger("defaults-t", "defaults", sub.url)])
+    assert time.monotonic() - started < 4.0
     assert ev.post("defaults", "d-1").status_code == 202
     assert sub.recorder.wait_for(1)[0].id == "d-1"
+    group, topic = "knative-trigger-default-defaults-t", "knative-broker-default-defaults"
+    deadline = time.monotonic() + 5
+    while sum((committed := group_offsets(kafka_bootstrap, group, topic)).values()) < 1:
+        assert time.monotonic() < deadline, committed  # d-1's offset, committed in the Trigger's group
+        time.sleep(0.1)
+    # a member in the group would make the broker refuse a simple consumer's commit (UnknownMemberId)
+    simple_commit(kafka_bootstrap, group, topic, committed)
 
 
-def test_refused_consumer_fails_at_once_with_the_brokers_reason(kafka_server, tmp_path):
+def test_refused_consumer_fails_at_once_with_the_brokers_reason(kafka_bootstrap, tmp_path):
     config = tmp_path / "objects.yaml"
     config.write_text(yaml.safe_dump_all([broker("refused"), trigger("refused-t", "refused", "http://127.0.0.1:9/")]))
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_server.bootstrap,
-           "PAR_EVENTING_SESSION_TIMEOUT_MS": "3000"}  # below Kafka's group.min.session.timeout.ms
-    started = time.monotonic()
-    result = subprocess.run([PAR, "eventing", "serve", "--config", str(config), "--port", "0"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    # another consumer is a member of the Trigger's group: the broker refuses our commits
+    with group_member(kafka_bootstrap, "knative-broker-default-refused", "knative-trigger-default-refused-t"):
+        started = time.monotonic()
+        result = subprocess.run([PAR, "eventing", "serve", "--config", str(config), "--port", "0"], env=env,
+                                capture_output=True, text=True, timeout=60)
     took = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.returncode != 0 and took < 20, (result.returncode, took, output[-2000:])
-    assert "InvalidSessionTimeoutError" in output and "PAR_EVENTING_SESSION_TIMEOUT_MS=3000" in output
+    assert "UnknownMemberIdError" in output and "another consumer uses this Trigger's group" in output
     assert "trigger default/refused-t" in output
     assert "Unclosed" not in output, output[-2000:]
 
 
-def test_refused_trigger_added_live_shows_the_reason(eventing_on, kafka_server):
-    ev = eventing_on(kafka_server.bootstrap, "kafka", [broker("live-refused")],
-                     PAR_EVENTING_SESSION_TIMEOUT_MS=3000)
+def test_refused_trigger_added_live_shows_the_reason(eventing, kafka_bootstrap):
+    ev = eventing([broker("live-refused")])
     spec = trigger("live-refused-t", "live-refused", "http://127.0.0.1:9/")
-    assert ev.client.put(f"{API}/default/triggers/live-refused-t", json=spec).status_code == 201
-    deadline = time.monotonic() + 10
-    url = f"{API}/default/triggers/live-refused-t"
-    while (status := ev.client.get(url).json()["status"]["conditions"][0]).get("reason") != "ConsumerFailed":
-        assert time.monotonic() < deadline, status
-        time.sleep(0.1)
+    with group_member(kafka_bootstrap, "knative-broker-default-live-refused",
+                      "knative-trigger-default-live-refused-t"):
+        assert ev.client.put(f"{API}/default/triggers/live-refused-t", json=spec).status_code == 201
+        deadline = time.monotonic() + 10
+        url = f"{API}/default/triggers/live-refused-t"
+        condition = lambda: ev.client.get(url).json()["status"]["conditions"][0]  # noqa: E731
+        while (status := condition()).get("reason") != "ConsumerFailed":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
     condition = status
-    assert condition["status"] == "False" and "InvalidSessionTimeoutError" in condition["message"]
+    assert condition["status"] == "False" and "UnknownMemberIdError" in condition["message"]
     ready = ev.client.get("/readyz")
     assert ready.status_code == 503
-    assert "InvalidSessionTimeoutError" in ready.json()["failures"]["default/live-refused-t"]
+    assert "UnknownMemberIdError" in ready.json()["failures"]["default/live-refused-t"]
 
 
 @pytest.mark.parametrize("access", ["SSL", "SASL_SSL PLAIN", "SASL_SSL SCRAM-SHA-512"])
