@@ -42,7 +42,7 @@ class RegistrySettings(BaseSettings):
         None, description="Base URL runtimes use to download artifacts (default http://127.0.0.1:<port>)"
     )
     deploy_backend: Literal["recording", "knative"] = "recording"  # `par up` passes its own backend
-    runtime_image: str = "ghcr.io/pixell/par-runtime:0.1.0"
+    runtime_image: str = "ghcr.io/pixell/par-runtime:0.1.0"  # the image of every agent's Knative Service
     domain: str = Field("example.com", description="Agents answer at {agent}.{namespace}.{domain}")
     broker_ingress_url: str = Field(
         "http://kafka-broker-ingress.knative-eventing.svc.cluster.local/{namespace}/{broker}",
