@@ -106,7 +106,7 @@ def test_deploy_hands_the_backend_a_spec_and_reports_ready(
         dep = r.json()
         assert dep["generation"] == 1 and dep["status"]["phase"] == "ready"
         assert dep["traffic"] == [
-            {"version": "0.1.0", "percent": 100, "tag": None, "revision": "demo-agent-0-1-0"}
+            {"version": "0.1.0", "percent": 100, "tag": "v0-1-0", "revision": "demo-agent-0-1-0"}
         ]
         agent = c.get(f"{NS}/agents/demo-agent").json()
         assert agent["status"]["phase"] == "ready"
