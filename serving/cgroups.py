@@ -135,11 +135,16 @@ class Cgroups:
                 swap.write_text("0" if v2 else str(limits.memory_bytes))
         if limits.cpu_millis is not None and "cpu" in made:
             quota = limits.cpu_millis * _CPU_PERIOD_US // 1000
+            # Kubernetes' weight for a CPU amount (millicores * 1024 / 1000 shares): under
+            # contention the platform's own processes (1024) come before a sub-core instance.
+            shares = max(2, limits.cpu_millis * 1024 // 1000)
             if v2:
                 (made["cpu"] / "cpu.max").write_text(f"{quota} {_CPU_PERIOD_US}")
+                (made["cpu"] / "cpu.weight").write_text(str(1 + (shares - 2) * 9999 // 262142))
             else:
                 (made["cpu"] / "cpu.cfs_period_us").write_text(str(_CPU_PERIOD_US))
                 (made["cpu"] / "cpu.cfs_quota_us").write_text(str(quota))
+                (made["cpu"] / "cpu.shares").write_text(str(shares))
         if "pids" in made:
             (made["pids"] / "pids.max").write_text(str(limits.max_processes))
 
