@@ -17,6 +17,7 @@ from eventing.kafka import KafkaUnavailable
 from eventing.objects import API_VERSION, InvalidObject, load_documents
 
 PREFIX = "/apis/eventing.knative.dev/v1/namespaces/{namespace}/{plural}"
+SETTLE_WITHIN = 5.0
 
 
 async def _authorized(request: Request) -> None:
@@ -50,6 +51,10 @@ async def _write(request: Request, plural: str, namespace: str, name: str | None
         if len(docs) != 1:
             raise InvalidObject("body", f"must hold exactly one object, found {len(docs)}")
         obj, created = await eventing.apply(docs[0], plural, namespace, name)
+        if plural == "triggers":
+            # answered once the Trigger has its offsets (milliseconds; bounded): the status then
+            # says Ready, and an event sent right after is the Trigger's
+            obj = await eventing.settled(obj, SETTLE_WITHIN)
     except InvalidObject as exc:
         return _status(422, "Invalid", str(exc), exc.field)
     except (KafkaUnavailable, OSError, RuntimeError) as exc:

@@ -7,6 +7,7 @@ pushed by the registry behaves exactly like one read at start-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -180,6 +181,15 @@ class Eventing:
         failures = self.failures()
         if failures:
             raise NotReady("; ".join(f"trigger {key}: {why}" for key, why in sorted(failures.items())))
+
+    async def settled(self, view: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """The Trigger's view once its consumer is ready or failed (or `seconds` passed)."""
+        meta = view["metadata"]
+        consumer = self.consumers.get((meta["namespace"], meta["name"]))
+        if consumer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(consumer.settled.wait(), seconds)
+        return self.view("triggers", meta["namespace"], meta["name"]) or view
 
     def ingress_url(self) -> str:
         return (self.settings.ingress_url or f"http://127.0.0.1:{self.settings.port}").rstrip("/")

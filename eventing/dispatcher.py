@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import IllegalGenerationError, KafkaError, UnknownMemberIdError
+from aiokafka.errors import IllegalGenerationError, KafkaError, UnknownMemberIdError, for_code
 from aiokafka.structs import ConsumerRecord
 from cloudevents.core.base import BaseCloudEvent
 
@@ -41,20 +41,22 @@ from eventing.offsets import GroupOffsets, OffsetTracker
 from eventing.settings import EventingSettings
 
 log = logging.getLogger("eventing.dispatcher")
-# The embedded broker (Tansu) holds an empty fetch for its whole wait, so its reader fetches with
+# Tansu (the embedded broker) holds an empty fetch for its whole wait, so its reader fetches with
 # short waits while records flow, and after this long without one only every `IDLE_POLL` seconds
 # (or at once when this process produced to the topic): an idle topic costs ~2 fetches a second.
 IDLE_AFTER, IDLE_POLL = 1.0, 0.5
 CATCH_UP_LINGER = 30.0  # a cursor's private consumer stays this long after it caught up
 STOP_WAIT = 10.0  # deliveries in flight at stop get this long to finish, then commit
+TOPIC_WAIT = 30.0  # how long a new topic may take to show its partitions
 
 
-def fetch_wait_ms(settings: EventingSettings, bootstrap: str) -> int:
-    """The setting, else one for the broker: Kafka answers a fetch as soon as a record arrives, so
-    a long wait costs no latency there (500 ms); Tansu holds it, so short there (25 ms)."""
-    if settings.fetch_max_wait_ms:
-        return int(settings.fetch_max_wait_ms)
-    return 25 if is_embedded(bootstrap) else 500
+async def holds_empty_fetches(kafka: Kafka) -> bool:
+    """Whether the broker holds an empty fetch for its whole wait instead of answering when a record
+    arrives: Tansu (the embedded broker, or one at KAFKA_BOOTSTRAP_SERVERS) does, Kafka does not."""
+    if is_embedded(kafka.bootstrap):
+        return True
+    cluster = await kafka.admin.describe_cluster()
+    return str(cluster.get("cluster_id", "")).startswith("tansu")
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,17 @@ class Dispatcher:
         self.session = session
         self.offsets = GroupOffsets(kafka.options)
         self.readers: dict[str, TopicReader] = {}
-        self.fetch_wait_ms = fetch_wait_ms(settings, kafka.bootstrap)
-        self.idle_pause = is_embedded(kafka.bootstrap)
+        self.fetch_wait_ms = 500  # set for the broker in `start`
+        self.idle_pause = False
         self._dirty: set[TriggerCursor] = set()
         self._committer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Pick the fetch wait for the broker (the setting wins): Kafka answers a fetch as soon as a
+        record arrives, so a long wait costs no latency there (500 ms); Tansu holds it (25 ms, and
+        an idle reader pauses)."""
+        self.idle_pause = await holds_empty_fetches(self.kafka)
+        self.fetch_wait_ms = int(self.settings.fetch_max_wait_ms) or (25 if self.idle_pause else 500)
         await self.offsets.start()
         self._committer = asyncio.create_task(self._commit_loop(), name="trigger offset commits")
 
@@ -154,7 +161,9 @@ class TopicReader:
 
     def attach(self, cursor: TriggerCursor) -> None:
         self.cursors.add(cursor)
-        if self._started is None:
+        failed = self._started is not None and self._started.done() and (
+            self._started.cancelled() or self._started.exception() is not None)
+        if self._started is None or failed:  # a start that failed is tried again by the next Trigger
             self._started = asyncio.create_task(self._start(), name=f"reader {self.topic}")
         cursor.start(self._started)
 
@@ -165,10 +174,17 @@ class TopicReader:
     async def _start(self) -> None:
         """Connect and learn the partitions; the first cursor's positions say where reading begins."""
         dispatcher = self.dispatcher
-        (described,) = await dispatcher.kafka.admin.describe_topics([self.topic])
-        self.partitions = [TopicPartition(self.topic, p["partition"]) for p in described["partitions"]]
-        if not self.partitions:
-            raise KafkaError(f"topic {self.topic} has no partitions (error {described.get('error_code')})")
+        deadline = time.monotonic() + TOPIC_WAIT
+        # a topic just created is not in every broker's metadata yet (Kafka: LEADER_NOT_AVAILABLE)
+        while True:
+            (described,) = await dispatcher.kafka.admin.describe_topics([self.topic])
+            self.partitions = [TopicPartition(self.topic, p["partition"]) for p in described["partitions"]]
+            if self.partitions and not described.get("error_code"):
+                break
+            if time.monotonic() > deadline:
+                code = described.get("error_code")
+                raise for_code(code)() if code else KafkaError(f"topic {self.topic} has no partitions")
+            await asyncio.sleep(0.1)
         self.consumer = AIOKafkaConsumer(
             **dispatcher.kafka.options, enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=dispatcher.fetch_wait_ms,

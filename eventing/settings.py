@@ -52,7 +52,7 @@ class EventingSettings(BaseSettings):
     # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")
     # How long the broker may hold an empty fetch. 0: chosen for the broker (eventing.dispatcher
-    # .fetch_wait_ms): 500 on Kafka, which answers as soon as a record arrives; 25 on the embedded one.
+    # .Dispatcher.start): 500 on Kafka, which answers as soon as a record arrives; 25 on Tansu.
     fetch_max_wait_ms: Millis = Field(default=0, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
     # When set, the admin API requires `Authorization: Bearer <token>` (the ingress stays open, as Knative's).
     admin_token: str | None = Field(default=None, alias="PAR_EVENTING_ADMIN_TOKEN")

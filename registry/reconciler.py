@@ -38,6 +38,7 @@ from registry.naming import revision_name, target_revision, target_tag
 from registry.settings import RegistrySettings
 
 log = logging.getLogger("registry.reconciler")
+RESYNC_TRIGGERS_AT_ONCE = 16
 
 
 def record(deployment: Deployment, status: DeploymentStatus) -> None:
@@ -227,9 +228,15 @@ class Reconciler:
                 with _skipped_if_refused(f"{agent.namespace}/{agent.name}"):
                     await self.apply(session, agent, deployment)
             triggers = list(await session.scalars(select(Trigger)))
-            for trigger in triggers:
-                with _skipped_if_refused(f"trigger {trigger.namespace}/{trigger.name}"):
-                    await self.apply_trigger(trigger)
+            # side by side (bounded): one after another, 200 Triggers held the platform's start
+            slots = asyncio.Semaphore(RESYNC_TRIGGERS_AT_ONCE)
+
+            async def apply_trigger(trigger: Trigger) -> None:
+                async with slots:
+                    with _skipped_if_refused(f"trigger {trigger.namespace}/{trigger.name}"):
+                        await self.apply_trigger(trigger)
+
+            await asyncio.gather(*(apply_trigger(trigger) for trigger in triggers))
             await session.commit()
             followed = [(agent.namespace, agent.name, deployment.generation) for agent, deployment in rows]
         for namespace, name, generation in followed:

@@ -25,14 +25,20 @@ class EventingAdmin:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=10.0)
         self._ready_within = ready_within
+        self._brokers: set[str] = set()  # Brokers this client saw or created (the eventing keeps them)
 
     async def apply_trigger(self, spec: TriggerSpec) -> None:
+        """One request per Trigger once its Broker is known here (the answer says when it is Ready):
+        `par up` applies every stored Trigger at start, which must not take seconds."""
         broker_url = _API.format(namespace=spec.namespace, kind="brokers", name=spec.broker)
-        if (await self._call("GET", broker_url, missing_ok=True)) is None:
-            await self._call("PUT", broker_url, manifests.broker(spec.namespace, spec.broker))
+        if broker_url not in self._brokers:
+            if (await self._call("GET", broker_url, missing_ok=True)) is None:
+                await self._call("PUT", broker_url, manifests.broker(spec.namespace, spec.broker))
+            self._brokers.add(broker_url)
         trigger_url = _API.format(namespace=spec.namespace, kind="triggers", name=spec.name)
-        await self._call("PUT", trigger_url, manifests.trigger(spec))
-        await self._wait_ready(trigger_url)
+        applied = await self._call("PUT", trigger_url, manifests.trigger(spec))
+        if applied is None or not _ready(applied):
+            await self._wait_ready(trigger_url)
 
     async def _wait_ready(self, url: str) -> None:
         """Return once the dispatcher consumes for the trigger (its consumer group joined), so
@@ -43,8 +49,7 @@ class EventingAdmin:
             async with asyncio.timeout(self._ready_within):
                 while True:
                     response = await self._call("GET", url, missing_ok=True)
-                    conditions = response.json().get("status", {}).get("conditions", []) if response else []
-                    if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                    if response is not None and _ready(response):
                         return
                     await asyncio.sleep(0.1)
 
@@ -69,3 +74,8 @@ class EventingAdmin:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _ready(response: httpx.Response) -> bool:
+    conditions = response.json().get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
