@@ -3,6 +3,7 @@
 
 import typer
 
+from cli.events import app as events_app
 from cli.invoke import invoke
 from cli.migrate import migrate
 from cli.status import status
@@ -15,6 +16,7 @@ from runtime.cli import app as runtime_app
 app = typer.Typer(help="PAR: run AI agent packages serverlessly.", no_args_is_help=True)
 app.add_typer(runtime_app, name="runtime")
 app.add_typer(eventing_app, name="eventing")
+app.add_typer(events_app, name="events")
 app.add_typer(gateway_app, name="gateway")
 app.command("up")(up)
 app.command("invoke")(invoke)

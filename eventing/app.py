@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from eventing import admin
+from eventing import admin, dlq_api
 from eventing.control import Eventing, NotReady
 from eventing.ingress import ingress
 from eventing.kafka import Kafka, client_options
@@ -45,6 +45,10 @@ def create_app(
         await kafka.start()
         eventing = Eventing(settings, kafka, dispatcher=dispatcher_enabled)
         app.state.eventing = eventing
+        if eventing.dead_letters is not None:
+            dlq_api.mount(app, eventing.dead_letters, token=settings.admin_token,
+                          resolve=eventing.redrive_target, session=eventing.session,
+                          delivery_timeout=settings.delivery_timeout)
         try:
             await eventing.start()
             for obj in objects or []:
@@ -65,6 +69,8 @@ def create_app(
 
     app = FastAPI(title="PAR eventing", lifespan=lifespan)
     app.include_router(admin.router)
+    if settings.dead_letters:
+        dlq_api.routes(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

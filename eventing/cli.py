@@ -4,9 +4,12 @@ from pathlib import Path
 
 import typer
 
+from eventing.dlq_cli import build as build_dlq
+
 app = typer.Typer(
     help="The CloudEvents broker: ingress and trigger dispatcher on Kafka.", no_args_is_help=True
 )
+app.add_typer(build_dlq(None, serve=True), name="dlq")
 
 
 @app.command()

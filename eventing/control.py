@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
+from eventing.deadletters import DeadLetterStore
 from eventing.dispatcher import Dispatcher, TriggerCursor
+from eventing.dlq_api import Target, by_destination
 from eventing.kafka import Kafka
 from eventing.objects import Broker, InvalidObject, Trigger, parse_broker, parse_trigger
 from eventing.settings import EventingSettings
@@ -37,7 +41,8 @@ class Eventing:
         self.config_maps: dict[Key, dict[str, Any]] = {}
         self.consumers: dict[Key, TriggerCursor] = {}
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=settings.max_in_flight * 4))
-        self.dispatch = Dispatcher(settings, kafka, self.session)
+        self.dead_letters = DeadLetterStore(settings.dead_letters) if settings.dead_letters else None
+        self.dispatch = Dispatcher(settings, kafka, self.session, self.dead_letters)
         self._lock = asyncio.Lock()
         self._topic_checks: dict[str, asyncio.Task[None]] = {}
 
@@ -66,6 +71,20 @@ class Eventing:
         if self.dispatcher:
             await self.dispatch.stop()
         await self.session.close()
+        if self.dead_letters is not None:
+            self.dead_letters.close()
+
+    def redrive_target(self, namespace: str, name: str, destination: str) -> Target:
+        """A dead letter goes again to its Trigger's subscriber of now, with the Trigger's retries
+        (its dead-letter sink aside: the dead letter stays where it is when this fails too); a reply
+        goes into the Trigger's broker. A Trigger deleted since: the subscriber it failed at."""
+        trigger = self.triggers.get((namespace, name))
+        if trigger is None:
+            return by_destination(namespace, name, destination)
+        broker = self.brokers.get((namespace, trigger.broker))
+        spec = replace(trigger.delivery_spec(broker), dead_letter_sink=None)
+        url = trigger.subscriber.url(self.settings.service_url_template, namespace)
+        return Target(url, spec, functools.partial(self.dispatch.reply, trigger))
 
     def produced(self, topic: str) -> None:
         """The ingress stored a record on `topic` (an idle dispatcher fetches it at once)."""

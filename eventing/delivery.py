@@ -47,10 +47,11 @@ class Outcome:
 
 
 async def post_once(
-    session: aiohttp.ClientSession, url: str, event: BaseCloudEvent, request_timeout: float
+    session: aiohttp.ClientSession, url: str, event: BaseCloudEvent, request_timeout: float,
+    extra_headers: dict[str, str] | None = None,
 ) -> Outcome:
     message = wire.to_http(event)
-    headers = {**message.headers, "prefer": "reply"}
+    headers = {**message.headers, "prefer": "reply", **(extra_headers or {})}
     try:
         async with session.post(
             url, data=message.body, headers=headers, timeout=aiohttp.ClientTimeout(total=request_timeout),
@@ -71,12 +72,13 @@ async def deliver(
     spec: DeliverySpec,
     default_timeout: float,
     on_retry: Callable[[], None] | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> Outcome:
     """POST until a 2xx, a non-retryable status, or `spec.retry` retries are used up."""
     request_timeout = spec.timeout or default_timeout
     attempt = 0
     while True:
-        outcome = await post_once(session, url, event, request_timeout)
+        outcome = await post_once(session, url, event, request_timeout, extra_headers)
         outcome.attempts = attempt + 1
         retryable = outcome.status is None or outcome.status in RETRYABLE_STATUSES
         if outcome.ok or not retryable or attempt >= spec.retry:

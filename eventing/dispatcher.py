@@ -33,6 +33,7 @@ from aiokafka.structs import ConsumerRecord
 from cloudevents.core.base import BaseCloudEvent
 
 from eventing import metrics, wire
+from eventing.deadletters import ATTEMPTS_HEADER, TRIGGER_HEADER, DeadLetterStore, Failure, update_gauge
 from eventing.delivery import Outcome, deliver
 from eventing.embedded import is_embedded
 from eventing.kafka import Kafka, kafka_reason
@@ -82,8 +83,15 @@ def parse(record: ConsumerRecord) -> Item:
 class Dispatcher:
     """The topic readers, the Triggers' cursors and their offset commits."""
 
-    def __init__(self, settings: EventingSettings, kafka: Kafka, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        settings: EventingSettings,
+        kafka: Kafka,
+        session: aiohttp.ClientSession,
+        dead_letters: DeadLetterStore | None = None,
+    ) -> None:
         self.settings = settings
+        self.dead_letters = dead_letters  # for Triggers without a deadLetterSink
         self.kafka = kafka
         self.session = session
         self.offsets = GroupOffsets(kafka.options)
@@ -133,6 +141,21 @@ class Dispatcher:
         reader = self.readers.get(topic)
         if reader is not None:
             reader.wake.set()
+
+    async def reply(self, trigger: Trigger, outcome: Outcome) -> None:
+        """A CloudEvent in the subscriber's response goes back into the Trigger's broker."""
+        if not wire.has_event(outcome.headers):
+            return
+        try:
+            reply = wire.from_http(outcome.headers, outcome.body)
+        except wire.InvalidEvent as exc:
+            log.warning("subscriber replied with an invalid CloudEvent",
+                        extra={"group": trigger.group, "error": str(exc)})
+            return
+        topic = topic_name(trigger.namespace, trigger.broker)
+        await self.kafka.produce(topic, wire.to_kafka(reply))
+        self.produced(topic)
+        metrics.REPLIES.labels(trigger.namespace, trigger.name).inc()
 
     def dirty(self, cursor: TriggerCursor) -> None:
         self._dirty.add(cursor)
@@ -468,17 +491,28 @@ class TriggerCursor:
         if outcome.ok:
             metrics.DELIVERED.labels(*labels).inc()
             metrics.LATENCY.labels(*labels).observe(max(0.0, time.time() - item.record.timestamp / 1000))
-            await self._reply(outcome)
+            await self.dispatcher.reply(trigger, outcome)
             return
         fields = {"group": trigger.group, "event_id": event.get_id(), "url": url, "status": outcome.status,
                   "error": outcome.error, "attempts": outcome.attempts}
+        dead = wire.with_extensions(event, outcome.error_extensions())
+        store = self.dispatcher.dead_letters
+        if spec.dead_letter_sink is None and store is not None:
+            store.add(dead, Failure(trigger.namespace, trigger.name, outcome.attempts, outcome.error,
+                                    outcome.headers))
+            update_gauge(store)
+            metrics.DEAD_LETTERED.labels(*labels).inc()
+            log.warning("delivery failed: event kept in the dead-letter store", extra=fields)
+            return
         if spec.dead_letter_sink is None:
             metrics.DROPPED.labels(*labels).inc()
             log.error("delivery failed, no dead-letter sink: event dropped", extra=fields)
             return
         dls_url = spec.dead_letter_sink.url(settings.service_url_template, trigger.namespace)
-        dead = wire.with_extensions(event, outcome.error_extensions())
-        dls = await deliver(self.dispatcher.session, dls_url, dead, spec, settings.delivery_timeout)
+        about = {TRIGGER_HEADER: f"{trigger.namespace}/{trigger.name}",
+                 ATTEMPTS_HEADER: str(outcome.attempts)}
+        dls = await deliver(self.dispatcher.session, dls_url, dead, spec, settings.delivery_timeout,
+                            extra_headers=about)
         if dls.ok:
             metrics.DEAD_LETTERED.labels(*labels).inc()
             log.warning("delivery failed: event dead-lettered", extra={**fields, "dead_letter_sink": dls_url})
@@ -486,18 +520,3 @@ class TriggerCursor:
             metrics.DROPPED.labels(*labels).inc()
             log.error("delivery and dead-letter sink failed: event dropped",
                       extra={**fields, "dead_letter_sink": dls_url, "dls_status": dls.status})
-
-    async def _reply(self, outcome: Outcome) -> None:
-        """A CloudEvent in the subscriber's response goes back into the same broker."""
-        if not wire.has_event(outcome.headers):
-            return
-        trigger = self.trigger
-        try:
-            reply = wire.from_http(outcome.headers, outcome.body)
-        except wire.InvalidEvent as exc:
-            log.warning("subscriber replied with an invalid CloudEvent",
-                        extra={"group": trigger.group, "error": str(exc)})
-            return
-        await self.dispatcher.kafka.produce(self.topic, wire.to_kafka(reply))
-        self.dispatcher.produced(self.topic)
-        metrics.REPLIES.labels(trigger.namespace, trigger.name).inc()

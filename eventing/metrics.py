@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _BROKER = ["namespace", "broker"]
 _TRIGGER = ["namespace", "trigger"]
@@ -25,3 +25,9 @@ LATENCY = Histogram(
     _TRIGGER,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+DEAD_LETTERS_STORED = Gauge(
+    "par_eventing_dead_letters", "Dead letters in the built-in store, by the Trigger that failed", _TRIGGER)
+DEAD_LETTERS_REDRIVEN = Counter(
+    "par_eventing_dead_letters_redriven_total", "Dead letters sent again, by outcome (delivered, failed)",
+    ["outcome"])
+DEAD_LETTERS_PURGED = Counter("par_eventing_dead_letters_purged_total", "Dead letters deleted unsent")

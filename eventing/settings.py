@@ -54,5 +54,8 @@ class EventingSettings(BaseSettings):
     # How long the broker may hold an empty fetch. 0: chosen for the broker (eventing.dispatcher
     # .Dispatcher.start): 500 on Kafka, which answers as soon as a record arrives; 25 on Tansu.
     fetch_max_wait_ms: Millis = Field(default=0, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
+    # The built-in dead-letter store (a SQLite file): set, `/dead-letters` serves it and it takes the
+    # dead letters of every Trigger without a deadLetterSink (par up sets it in its data folder).
+    dead_letters: Path | None = Field(default=None, alias="PAR_EVENTING_DEAD_LETTERS")
     # When set, the admin API requires `Authorization: Bearer <token>` (the ingress stays open, as Knative's).
     admin_token: str | None = Field(default=None, alias="PAR_EVENTING_ADMIN_TOKEN")

@@ -160,7 +160,8 @@ class Platform:
 
         deliveries = local_gateway_url + "/{namespace}/{name}"
         settings = EventingSettings(
-            PAR_EVENTING_SERVICE_URL_TEMPLATE=deliveries, PAR_EVENTING_ADMIN_TOKEN=admin_token
+            PAR_EVENTING_SERVICE_URL_TEMPLATE=deliveries, PAR_EVENTING_ADMIN_TOKEN=admin_token,
+            PAR_EVENTING_DEAD_LETTERS=self.data_dir / "dead-letters.sqlite3",  # `par events dlq`
         )
         bootstrap = settings.kafka_bootstrap_servers
         if not bootstrap:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Where codes are written in the source: registry problems, runtime errors, APKG refusals,
+# Where codes are written in the source: registry and dead-letter problems, runtime errors, APKG refusals,
 # gateway decisions (denials, 401 reasons, JWT failures, key lookups).
 PATTERNS = [
     r'\bcode="([a-z_]+)"',
@@ -22,7 +22,7 @@ PATTERNS = [
 
 def _codes_in_source() -> set[str]:
     found: set[str] = set()
-    for component in ("runtime", "gateway", "registry"):
+    for component in ("runtime", "gateway", "registry", "eventing"):
         for path in (ROOT / component).rglob("*.py"):
             text = path.read_text()
             for pattern in PATTERNS:
