@@ -6,7 +6,8 @@
    sandbox (cgroups, rlimits, Landlock) + exit, interleaved, medians; and the platform's side
    (private folders and cgroups made and removed) per instance.
 2. A neighbour under attack, through `par up`'s gateway: wrk on the neighbour (demo-agent's REST
-   route) idle, then while the nosy agent spins on every core, allocates past its memory limit
+   route, the default limits) idle, then while the nosy agent (limits memory=256Mi, cpu=500m)
+   spins on every core, allocates past its memory limit
    over and over (OOMKilled each time), and forks in a loop. p50/p99 of each phase next to idle
    (target: p99 under attack <= 2x idle), and the gateway's /healthz polled throughout.
 
@@ -132,13 +133,15 @@ def main() -> None:
         sys.exit("wrk not installed: run scripts/services.sh")
     work = Path(tempfile.mkdtemp(prefix="bench-isolation-"))
     confinement_cost(args.starts, work)
-    env = {"PAR_INSTANCE_MEMORY_LIMIT": "256Mi", "PAR_INSTANCE_CPU_LIMIT": "500m"}
-    platform = ParUp(work / "data", env=env).start()
+    platform = ParUp(work / "data").start()
     failures: list[str] = []
     stop = threading.Event()
     try:
-        for project in (DEMO_AGENT, NOSY):
-            platform.deploy(build_apkg(project, work / "apkg"), min_scale=1)
+        # The neighbour runs with the platform's defaults (1 CPU, 1Gi); the attacker as deployed
+        # with `par deploy --limit memory=256Mi,cpu=500m`.
+        platform.deploy(build_apkg(DEMO_AGENT, work / "apkg"), min_scale=1)
+        attacker_limits = {"limits": {"memory": "256Mi", "cpu": "500m"}}
+        platform.deploy(build_apkg(NOSY, work / "apkg"), min_scale=1, resources=attacker_limits)
         wait_until(lambda: len(platform.agent_pids()) == 2, 60, "both agents warm")
         threading.Thread(target=watch_health, args=(platform, stop, failures), daemon=True).start()
         idle = neighbour(platform, args.duration)
