@@ -74,7 +74,7 @@ def test_strimzi_runs_the_node_pools_in_kraft_mode() -> None:
     }
     roles = {r for p in objects if p["kind"] == "KafkaNodePool" for r in p["spec"]["roles"]}
     assert roles == {"controller", "broker"}
-    namespace = _one(objects, "Namespace")
+    namespace = _one(objects, "Namespace", kafka["metadata"]["namespace"])
     validate_core(namespace)
     assert {o["metadata"]["namespace"] for o in objects if o["kind"].startswith("Kafka")} == {
         namespace["metadata"]["name"]
