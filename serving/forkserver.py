@@ -27,7 +27,8 @@ from serving.sandbox import enter
 # Imported before the first fork: everything `python -m runtime` would import to serve.
 WARM = (
     "runtime.__main__", "runtime.server", "runtime.sources", "runtime.agent", "runtime.app", "runtime.events",
-    "runtime.a2a", "runtime.invoke", "runtime.observe", "uvicorn", "uvicorn.loops.auto",
+    "runtime.a2a", "runtime.invoke", "runtime.observe", "runtime.contract", "runtime.rest", "runtime.tasks",
+    "dotenv", "uvicorn", "uvicorn.loops.auto",
     "uvicorn.protocols.http.auto", "uvicorn.protocols.http.httptools_impl", "uvicorn.lifespan.on",
     "uvicorn.protocols.websockets.auto", "uvicorn.protocols.websockets.websockets_impl",
     "uvicorn.protocols.websockets.wsproto_impl", "uvicorn.middleware.proxy_headers", "uvloop", "httptools",
