@@ -103,7 +103,11 @@ class Platform:
         await self._serve("eventing", eventing, sockets.pop("eventing"))
         local_gateway = LocalGateway(self.serving.activator, self.serving.statuses)
         await self._serve("local-gateway", local_gateway, sockets.pop("local-gateway"))
-        from serving import GrpcFront  # grpcio loads only here: the forked runtime template never sees it
+        # grpcio loads only here: the forked runtime template never sees it. The platform forks only to
+        # exec (instances, `par runtime prepare`), so gRPC's fork handlers have nothing to protect and
+        # would log a line on every start.
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+        from serving import GrpcFront
 
         self.grpc_front = GrpcFront(self.serving.activator)
         self.grpc_address = f"127.0.0.1:{await self.grpc_front.start('127.0.0.1', opts.grpc_port)}"
