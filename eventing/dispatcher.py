@@ -95,6 +95,8 @@ class Dispatcher:
         self.kafka = kafka
         self.session = session
         self.offsets = GroupOffsets(kafka.options)
+        # asks for topic offsets only: it is assigned nothing, so it never fetches
+        self.lookup = AIOKafkaConsumer(**kafka.options, enable_auto_commit=False)
         self.readers: dict[str, TopicReader] = {}
         self.fetch_wait_ms = 500  # set for the broker in `start`
         self.idle_pause = False
@@ -108,6 +110,7 @@ class Dispatcher:
         self.idle_pause = await holds_empty_fetches(self.kafka)
         self.fetch_wait_ms = int(self.settings.fetch_max_wait_ms) or (25 if self.idle_pause else 500)
         await self.offsets.start()
+        await self.lookup.start()
         self._committer = asyncio.create_task(self._commit_loop(), name="trigger offset commits")
 
     async def stop(self) -> None:
@@ -119,6 +122,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._committer
         await self.offsets.close()
+        await self.lookup.stop()
 
     def attach(self, trigger: Trigger, broker: Callable[[], Broker | None]) -> TriggerCursor:
         topic = topic_name(trigger.namespace, trigger.broker)
@@ -226,8 +230,10 @@ class TopicReader:
         self._runner = asyncio.create_task(self._run(), name=f"reader {self.topic}")
 
     async def end_offsets(self, earliest: bool) -> dict[int, int]:
-        assert self.consumer is not None
-        ask = self.consumer.beginning_offsets if earliest else self.consumer.end_offsets
+        """Asked through the dispatcher's own client: Kafka answers a connection's requests in
+        order, so on the reader's connection this would wait behind its long fetch (~500 ms)."""
+        lookup = self.dispatcher.lookup
+        ask = lookup.beginning_offsets if earliest else lookup.end_offsets
         return {tp.partition: offset for tp, offset in (await ask(self.partitions)).items()}
 
     async def _run(self) -> None:

@@ -14,7 +14,6 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from cloudevents.core.bindings.kafka import KafkaMessage
 
-from eventing.embedded import is_embedded
 from eventing.settings import EventingSettings
 
 log = logging.getLogger("eventing.kafka")
@@ -67,17 +66,6 @@ def quiet_client_retries() -> None:
             logger = logging.getLogger(name)
             if _CLIENT_LOG_FILTER not in logger.filters:
                 logger.addFilter(_CLIENT_LOG_FILTER)
-
-
-def session_timeout_ms(settings: EventingSettings, bootstrap: str) -> int:
-    """The consumer-group session timeout: the setting, else one the broker takes and joins quickly with.
-
-    Kafka refuses a session timeout outside its group.min/max.session.timeout.ms (6000..1800000 by
-    default): 10000 there. The embedded Tansu takes anything and holds a group join for about one
-    session timeout: 3000 there (10000 would make each Trigger's join ~5 s)."""
-    if settings.session_timeout_ms:
-        return int(settings.session_timeout_ms)
-    return 3000 if is_embedded(bootstrap) else 10000
 
 
 def throttle_failed_metadata_refreshes() -> None:

@@ -46,8 +46,6 @@ class EventingSettings(BaseSettings):
     # Dispatcher.
     max_in_flight: int = Field(default=64, alias="PAR_EVENTING_MAX_IN_FLIGHT")
     delivery_timeout: Seconds = Field(default=600.0, alias="PAR_EVENTING_DELIVERY_TIMEOUT")
-    # 0: chosen for the broker (eventing.kafka.session_timeout_ms): 3000 on the embedded one, 10000 on Kafka.
-    session_timeout_ms: Millis = Field(default=0, alias="PAR_EVENTING_SESSION_TIMEOUT_MS")
     commit_interval: Seconds = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
     # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")

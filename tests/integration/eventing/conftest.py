@@ -254,9 +254,6 @@ class Eventing:
         return self.client.post(path, content=data, headers=ce_headers(event_id, **headers))
 
 
-# Short sessions make a dead consumer's partitions move quickly; Kafka refuses less than its
-# group.min.session.timeout.ms (6000 by default), Tansu takes anything.
-SESSION_TIMEOUT_MS = {"tansu": 1500, "kafka": 6000}
 
 
 @pytest.fixture
@@ -267,7 +264,6 @@ def eventing_on() -> Iterator[Callable[..., Eventing]]:
     def make(bootstrap: str, kind: str, objects: list[dict[str, Any]] | None = None, *, ingress: bool = True,
              dispatcher: bool = True, **env: Any) -> Eventing:
         port = free_port()
-        env.setdefault("PAR_EVENTING_SESSION_TIMEOUT_MS", SESSION_TIMEOUT_MS[kind])
         settings = EventingSettings(PORT=port, **env)
         app = create_app(settings, bootstrap, objects=objects, ingress_enabled=ingress,
                          dispatcher_enabled=dispatcher)

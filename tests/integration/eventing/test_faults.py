@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from eventing.objects import topic_name
-from tests.integration.eventing.conftest import SESSION_TIMEOUT_MS, broker, ce_headers, topic_records, trigger
+from tests.integration.eventing.conftest import broker, ce_headers, topic_records, trigger
 from tests.support.net import free_port, wait_http
 
 pytestmark = pytest.mark.integration
@@ -121,10 +121,9 @@ def test_restarted_kafka_serves_again_with_its_topic(own_kafka, eventing_on):
 
 
 def _serve(
-    config: Path, port: int, bootstrap: str, kind: str, log: Path, *flags: str
+    config: Path, port: int, bootstrap: str, log: Path, *flags: str
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "PAR_EVENTING_SESSION_TIMEOUT_MS": str(SESSION_TIMEOUT_MS[kind])}
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "par"), "eventing", "serve", "--config", str(config),
          "--port", str(port), *flags],
@@ -143,7 +142,7 @@ def test_sigkilled_dispatcher_restarts_and_delivers_every_accepted_event(
     config.write_text(yaml.safe_dump_all(objects))
     ingress = eventing([broker("crash")], dispatcher=False)
     port, log = free_port(), tmp_path / "dispatcher.log"
-    dispatcher = _serve(config, port, kafka_bootstrap, kafka_kind, log, "--no-ingress")
+    dispatcher = _serve(config, port, kafka_bootstrap, log, "--no-ingress")
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
         accepted: list[str] = []
@@ -164,7 +163,7 @@ def test_sigkilled_dispatcher_restarts_and_delivers_every_accepted_event(
         dispatcher.wait(10)
         killed_at = len(sub.recorder.received)
         producer.join(60)
-        dispatcher = _serve(config, port, kafka_bootstrap, kafka_kind, log, "--no-ingress")
+        dispatcher = _serve(config, port, kafka_bootstrap, log, "--no-ingress")
         deadline = time.monotonic() + 60
         while not set(accepted) <= set(sub.recorder.ids()):
             assert time.monotonic() < deadline, f"missing {len(set(accepted) - set(sub.recorder.ids()))}"
@@ -206,9 +205,7 @@ def test_an_outage_logs_state_changes_and_does_not_spin(own_kafka, eventing_on, 
     kind, kafka = own_kafka
     sub = subscriber()
     triggers = [trigger(f"quiet-{i}", "quiet", sub.url) for i in range(3)]
-    # the default session timeout: consumers that keep their partitions through the outage
-    ev = eventing_on(kafka.bootstrap, kind, [broker("quiet"), *triggers], PAR_EVENTING_PRODUCE_TIMEOUT=0.5,
-                     PAR_EVENTING_SESSION_TIMEOUT_MS=0)
+    ev = eventing_on(kafka.bootstrap, kind, [broker("quiet"), *triggers], PAR_EVENTING_PRODUCE_TIMEOUT=0.5)
     assert ev.post("quiet", "q-0").status_code == 202
     sub.recorder.wait_for(3)
     with logged_at_info() as records:
