@@ -91,6 +91,7 @@ class DeadLetterStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # no fsync per dead letter on the dispatcher's loop
         self.db.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -424,6 +424,7 @@ class TriggerCursor:
             while True:
                 behind = set(self.behind())
                 if not behind:
+                    consumer.pause(*self.reader.partitions)  # its fetcher would go on polling
                     self._behind.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._behind.wait(), CATCH_UP_LINGER)
