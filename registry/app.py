@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.types import ASGIApp, Scope
 
 from registry import console, feed, problems
-from registry.api import agents, deployments, keys, platform, triggers
+from registry.api import agents, deadletters, deployments, keys, platform, triggers
 from registry.artifacts import ArtifactStore
 from registry.auth import KeyCache, bootstrap_admin
 from registry.backends import create_backend
@@ -85,7 +85,7 @@ def create_app(
 
     app = FastAPI(title="PAR registry", version="0.1.0", lifespan=lifespan)
     problems.install(app)
-    for module in (agents, deployments, triggers, keys, platform):
+    for module in (agents, deployments, triggers, deadletters, keys, platform):
         app.include_router(module.router)
     metrics_urls = [u.strip() for u in (settings.console_metrics_url or "").split(",") if u.strip()]
     app.state.console = console.Console(settings.gateway_url, metrics_urls, settings.domain)

@@ -49,6 +49,11 @@ class RegistrySettings(BaseSettings):
         description="K_SINK template for an agent's broker",
     )
     cluster_local: bool = Field(False, description="Default visibility: networking.knative.dev/visibility")
+    dead_letters_url: str | None = Field(
+        None, description="The dead-letter store the registry's /dead-letters routes use (par up: its own; "
+        "Knative: http://par-dead-letters.par-system.svc.cluster.local)",
+    )
+    dead_letters_token: str | None = Field(None, description="Bearer token of that store, if it has one")
     # An agent container's resources where its deployment sets none (registry/resources.py)...
     runtime_cpu_request: str = "100m"
     runtime_memory_request: str = "256Mi"

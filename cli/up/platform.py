@@ -127,6 +127,7 @@ class Platform:
             broker_ingress_url=urls["eventing"] + "/{namespace}/{broker}",
             gateway_url=urls["gateway"],
             console_metrics_url=urls["gateway"] + "/metrics",  # one process: every part's metrics
+            dead_letters_url=urls["eventing"], dead_letters_token=eventing_token,
         )
         registry_sock = sockets.pop("registry")
         registry_app = create_app(

@@ -1,4 +1,5 @@
-"""`par up` keeps what a Trigger could not deliver, and `par events dlq` finds it and sends it again."""
+"""`par up` keeps what a Trigger could not deliver; `par events dlq` and the registry API find it, and
+it is sent again."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ def test_a_failed_delivery_is_kept_and_par_events_dlq_redrives_it(tmp_path: Path
         assert shown["response_body"] == "boom" and shown["data"] == '{"n": 7}'
         assert 'par_eventing_dead_letters{namespace="default",trigger="fragile"} 1.0' in httpx.get(
             platform.info["eventing_url"] + "/metrics").text
+
+        with platform.registry() as client:  # the same on the registry API, one namespace at a time
+            listed_there = client.get("/v1/namespaces/default/dead-letters", params={"trigger": "fragile"})
+            assert [i["id"] for i in listed_there.json()["items"]] == [item["id"]]
+            assert client.get("/v1/namespaces/other/dead-letters").json()["items"] == []
+            elsewhere = client.get(f"/v1/namespaces/other/dead-letters/{item['id']}")
+            assert elsewhere.status_code == 404 and elsewhere.json()["code"] == "dead_letter_not_found"
+            shown_there = client.get(f"/v1/namespaces/default/dead-letters/{item['id']}").json()
+            assert shown_there["event_id"] == "dl-1"
 
         broken["yes"] = False
         redriven = dlq("redrive", item["id"])
