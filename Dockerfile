@@ -18,13 +18,13 @@ ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
 FROM ${UV_IMAGE} AS uv
 
-# --- resolve: one lock for both images, so the runtime gets the platform's exact versions -------
+# --- resolve: the committed uv.lock for both images, so they hold exactly the versions CI tested --
 FROM ${PYTHON_IMAGE} AS resolve
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
-RUN uv pip compile pyproject.toml --quiet --output-file requirements.lock
+COPY pyproject.toml README.md uv.lock ./
+RUN uv export --frozen --no-emit-project --no-hashes --quiet --output-file requirements.lock
 
 # --- runtime-build: a venv with the runtime's imports only --------------------------------------
 FROM resolve AS runtime-build

@@ -7,16 +7,19 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating virtual environment .venv"
   "$PYTHON" -m venv .venv
 fi
-if [ ! -x .venv/bin/uv ]; then
-  echo "==> installing uv"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+# uv (the version uv.lock pins) installs everything else exactly as locked: a fresh machine gets what CI
+# tested. uv.lock is made with `uv lock` after a change to pyproject.toml's dependencies.
+uv_version=$("$PYTHON" -c 'import tomllib; print(next(p["version"] for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == "uv"))')
+if [ "$(.venv/bin/uv --version 2>/dev/null | cut -d' ' -f2)" != "$uv_version" ]; then
+  echo "==> installing uv $uv_version"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
 fi
 # Byte-compiled at install: a machine may set PYTHONDONTWRITEBYTECODE, and then every process
 # start (each scale-from-zero of an agent) would compile FastAPI, pydantic, ... from source again.
-stamp=.venv/.par-installed-compiled
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> installing PAR and its dependencies into .venv (byte-compiled)"
-  VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --compile-bytecode -e '.[dev]'
+stamp=.venv/.par-installed-locked
+if [ ! -f "$stamp" ] || [ uv.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> installing PAR and its locked dependencies into .venv (byte-compiled)"
+  .venv/bin/uv sync --quiet --frozen --extra dev --compile-bytecode
   touch "$stamp"
 fi
 # PAR's own modules too (an editable install is not compiled by uv); up-to-date files are skipped.
