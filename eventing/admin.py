@@ -6,7 +6,6 @@ Bodies are the real Knative objects as JSON or YAML. Refusals are Kubernetes `St
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -15,15 +14,17 @@ from fastapi.responses import JSONResponse
 from eventing.control import KINDS, Eventing
 from eventing.kafka import KafkaUnavailable
 from eventing.objects import API_VERSION, InvalidObject, load_documents
+from runtime.compare import bearer_matches, only_value
 
 PREFIX = "/apis/eventing.knative.dev/v1/namespaces/{namespace}/{plural}"
 SETTLE_WITHIN = 5.0
 
 
 async def _authorized(request: Request) -> None:
-    """With PAR_EVENTING_ADMIN_TOKEN set, only its bearer may change or read objects."""
+    """With PAR_EVENTING_ADMIN_TOKEN set, only its bearer may change or read objects (unset, the
+    serve command refuses to start unless told PAR_EVENTING_INSECURE_NO_AUTH / --insecure-no-auth)."""
     token = request.app.state.eventing.settings.admin_token
-    if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+    if token and not bearer_matches(only_value(request.headers.getlist("authorization")), token):
         raise HTTPException(401, "admin API: missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
 

@@ -19,11 +19,15 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
     ingress: bool = typer.Option(True, "--ingress/--no-ingress", help="Serve POST /{namespace}/{broker}."),
     dispatcher: bool = typer.Option(True, "--dispatcher/--no-dispatcher", help="Deliver to Triggers."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth",
+        help="Run the admin API without PAR_EVENTING_ADMIN_TOKEN (anyone may use it).",
+    ),
 ) -> None:
     """Broker ingress, trigger dispatcher and admin API; Kafka from KAFKA_BOOTSTRAP_SERVERS, else embedded."""
     from eventing.server import run
 
-    raise typer.Exit(run(config, port, host, ingress, dispatcher))
+    raise typer.Exit(run(config, port, host, ingress, dispatcher, insecure_no_auth))
 
 
 @app.command()

@@ -10,7 +10,6 @@ broker) and removes the dead letter once it was delivered. Errors are RFC 9457 p
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +33,7 @@ from eventing.deadletters import (
 )
 from eventing.delivery import Outcome, deliver
 from eventing.objects import DeliverySpec
+from runtime.compare import bearer_matches, only_value
 
 log = logging.getLogger("eventing.deadletters")
 
@@ -63,7 +63,7 @@ def problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
 
 async def _authorized(request: Request) -> None:
     token = request.app.state.dead_letter_token
-    if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+    if token and not bearer_matches(only_value(request.headers.getlist("authorization")), token):
         raise _Refused(problem(401, "Unauthorized", "dead letters: missing or wrong bearer token",
                                "missing_credentials"))
 

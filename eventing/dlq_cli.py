@@ -136,6 +136,10 @@ def build(locate: Locate | None, *, serve: bool) -> typer.Typer:
                                       help="The SQLite file."),
             port: int = typer.Option(8080, "--port", "-p", envvar="PORT"),
             host: str = typer.Option("127.0.0.1", "--host"),
+            insecure_no_auth: bool = typer.Option(
+                False, "--insecure-no-auth", envvar="PAR_EVENTING_INSECURE_NO_AUTH",
+                help="Serve without PAR_EVENTING_ADMIN_TOKEN (anyone may read, redrive and purge).",
+            ),
         ) -> None:
             """The dead-letter store alone (a Knative dead-letter sink Service): /dead-letters."""
             import os
@@ -143,10 +147,16 @@ def build(locate: Locate | None, *, serve: bool) -> typer.Typer:
             import uvicorn
 
             from eventing.dlq_api import standalone_app
+            from eventing.settings import missing_token
             from runtime.jsonlog import configure
 
+            token = os.environ.get("PAR_EVENTING_ADMIN_TOKEN")
+            refusal = missing_token(token, insecure_no_auth, "the dead-letter store")
+            if refusal:
+                typer.echo(f"par eventing dlq serve: {refusal}", err=True)
+                sys.exit(2)
             configure("eventing")
-            app_ = standalone_app(store, os.environ.get("PAR_EVENTING_ADMIN_TOKEN"), 600.0)
+            app_ = standalone_app(store, token, 600.0)
             uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
             sys.exit(0)
 

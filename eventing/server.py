@@ -76,12 +76,14 @@ async def kafka_problem(settings: EventingSettings, bootstrap: str) -> str | Non
     return None
 
 
-def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatcher: bool) -> int:
+def run(
+    config: Path | None, port: int | None, host: str, ingress: bool, dispatcher: bool, insecure: bool = False
+) -> int:
     import uvicorn
 
     from eventing.app import create_app
     from eventing.embedded import EmbeddedKafka
-    from eventing.settings import EventingSettings
+    from eventing.settings import EventingSettings, missing_token
 
     configure("eventing")
     try:
@@ -90,6 +92,10 @@ def run(config: Path | None, port: int | None, host: str, ingress: bool, dispatc
     except (ValidationError, KafkaSettingsError) as exc:
         message = settings_error(exc)
         print(f"par eventing serve: {message}", file=sys.stderr)
+        return 2
+    refusal = missing_token(settings.admin_token, insecure or settings.insecure_no_auth, "the admin API")
+    if refusal:
+        print(f"par eventing serve: {refusal}", file=sys.stderr)
         return 2
     if port is not None:
         settings.port = port

@@ -57,3 +57,14 @@ class EventingSettings(BaseSettings):
     dead_letters: Path | None = Field(default=None, alias="PAR_EVENTING_DEAD_LETTERS")
     # When set, the admin API requires `Authorization: Bearer <token>` (the ingress stays open, as Knative's).
     admin_token: str | None = Field(default=None, alias="PAR_EVENTING_ADMIN_TOKEN")
+    # Without a token the admin API and the dead-letter store refuse to start unless this says that
+    # anyone who reaches them may read, change, redrive and purge (`--insecure-no-auth`).
+    insecure_no_auth: bool = Field(default=False, alias="PAR_EVENTING_INSECURE_NO_AUTH")
+
+
+def missing_token(token: str | None, insecure: bool, what: str) -> str | None:
+    """The one line a serve command stops with when it would run unauthenticated by accident."""
+    if token or insecure:
+        return None
+    return (f"PAR_EVENTING_ADMIN_TOKEN is not set: {what} would answer anyone. Set it, or pass "
+            "--insecure-no-auth (PAR_EVENTING_INSECURE_NO_AUTH=true) to run it unauthenticated")

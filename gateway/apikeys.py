@@ -10,9 +10,10 @@ stretching needed) and keeps verification in the microsecond range on the hot pa
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
+
+from runtime.compare import same_secret
 
 PREFIX = "par_"
 _KEY_RE = re.compile(r"^par_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -31,9 +32,9 @@ def parse_key_id(key: str) -> str | None:
 
 
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def verify_key(key: str, stored_hash: str) -> bool:
     """Constant-time comparison of a presented key against its stored hash."""
-    return hmac.compare_digest(hash_key(key), stored_hash)
+    return same_secret(hash_key(key), stored_hash)

@@ -13,7 +13,6 @@ session (or signing in again) is needed.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from gateway.apikeys import parse_key_id, verify_key
 from gateway.hosts import Target
 from gateway.policy import Grants
 from registry.models import ApiKey
+from runtime.compare import same_secret
 
 COOKIE = "par_console"
 IDLE_SECONDS = 8 * 3600
@@ -109,4 +109,4 @@ class Sessions:
 
 
 def csrf_ok(viewer: Viewer, presented: str | None) -> bool:
-    return presented is not None and hmac.compare_digest(viewer.csrf, presented)
+    return bool(presented) and same_secret(presented, viewer.csrf)

@@ -103,7 +103,8 @@ def test_invalid_config_file_fails_fast_naming_the_field(tmp_path: Path):
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump_all([broker("default"), trigger("t", "default", "not-a-url")]))
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "par"), "eventing", "serve", "--config", str(config)],
+        [str(Path(sys.executable).parent / "par"), "eventing", "serve", "--config", str(config),
+         "--insecure-no-auth"],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2

@@ -46,7 +46,7 @@ def test_a_trigger_is_ready_at_once_and_joins_no_group(eventing, subscriber, kaf
 def test_refused_consumer_fails_at_once_with_the_brokers_reason(kafka_bootstrap, tmp_path):
     config = tmp_path / "objects.yaml"
     config.write_text(yaml.safe_dump_all([broker("refused"), trigger("refused-t", "refused", "http://127.0.0.1:9/")]))
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PAR_EVENTING_INSECURE_NO_AUTH": "true"}
     # another consumer is a member of the Trigger's group: the broker refuses our commits
     with group_member(kafka_bootstrap, "knative-broker-default-refused", "knative-trigger-default-refused-t"):
         started = time.monotonic()
@@ -105,7 +105,8 @@ def test_managed_kafka_over_tls_and_sasl(eventing_on, subscriber, kafka_server, 
      ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "MD5"}, "KAFKA_SASL_MECHANISM")],
 )
 def test_bad_kafka_setting_is_one_line_naming_the_variable(env, variable):
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", **env}
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "PAR_EVENTING_INSECURE_NO_AUTH": "true",
+           **env}
     result = subprocess.run([PAR, "eventing", "serve"], env=env, capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
     assert result.returncode == 2 and variable in output and "Traceback" not in output

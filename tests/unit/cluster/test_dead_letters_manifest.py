@@ -42,3 +42,13 @@ def test_the_command_is_one_par_runs() -> None:
     assert result.exit_code == 0, result.output
     for option in (c for c in command[4:] if c.startswith("--")):
         assert option in result.output
+
+
+def test_the_token_secret_is_required() -> None:
+    """Fail closed: without its Secret the pod does not start, rather than serving every event
+    payload to anyone in the cluster (issue 17)."""
+    (container,) = _objects()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    (token,) = [e for e in container["env"] if e["name"] == "PAR_EVENTING_ADMIN_TOKEN"]
+    ref = token["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == "par-dead-letters" and not ref.get("optional", False)
+    assert "--insecure-no-auth" not in container["command"]
