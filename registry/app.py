@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Scope
 from registry import console, feed, problems
 from registry.api import agents, deadletters, deployments, keys, platform, triggers
 from registry.artifacts import ArtifactStore
-from registry.auth import KeyCache, bootstrap_admin
+from registry.auth import KeyCache, bootstrap_admin, install_gateway_key
 from registry.backends import create_backend
 from registry.backends.base import DeployBackend
 from registry.db import open_database
@@ -53,6 +53,8 @@ def create_app(
             await feed.ensure_meta(session)
             await session.flush()
             new_key = await bootstrap_admin(session, settings.data_dir, settings.admin_key)
+            if settings.gateway_key:
+                await install_gateway_key(session, settings.gateway_key)
             await session.commit()
         if new_key:
             announce(new_key, settings)

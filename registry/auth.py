@@ -34,6 +34,7 @@ class Caller:
     admin: bool
     revoked: bool
     expires_at: datetime | None
+    role: str = "agents"
 
 
 class KeyCache:
@@ -60,10 +61,10 @@ class KeyCache:
         self._entries.clear()
 
 
-async def authenticate_admin(
+async def authenticate(
     sessions: async_sessionmaker[AsyncSession], authorization: str | None, cache: KeyCache
 ) -> Caller:
-    """The admin key presented as `Authorization: Bearer <key>`; 401/403 otherwise."""
+    """The live key presented as `Authorization: Bearer <key>`; 401 otherwise."""
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
@@ -78,21 +79,67 @@ async def authenticate_admin(
                 record = await session.get(ApiKey, key_id)
         if record is None or not verify_key(key, record.hash):
             raise _unauthorized("unknown API key")
-        caller = Caller(record.id, record.admin, record.revoked, record.expires_at)
+        caller = Caller(record.id, record.admin, record.revoked, record.expires_at, record.role or "agents")
         cache.put(presented, caller)
     if caller.revoked:
         raise _unauthorized("this API key was revoked")
     if caller.expires_at is not None and caller.expires_at <= datetime.now(UTC):
         raise _unauthorized("this API key has expired")
+    return caller
+
+
+async def authenticate_admin(
+    sessions: async_sessionmaker[AsyncSession], authorization: str | None, cache: KeyCache
+) -> Caller:
+    """The admin key presented as `Authorization: Bearer <key>`; 401/403 otherwise."""
+    caller = await authenticate(sessions, authorization, cache)
+    if caller.role == "gateway":
+        raise Problem(
+            403, "Forbidden", "a gateway key can only read /v1/gateway/snapshot", code="admin_required"
+        )
     if not caller.admin:
         raise Problem(403, "Forbidden", "the registry API needs an admin key", code="admin_required")
     return caller
 
 
+async def authenticate_feed_reader(
+    sessions: async_sessionmaker[AsyncSession], authorization: str | None, cache: KeyCache
+) -> Caller:
+    """A gateway key (role "gateway": this feed and nothing else) or an admin key; 401/403 otherwise."""
+    caller = await authenticate(sessions, authorization, cache)
+    if caller.role != "gateway" and not caller.admin:
+        raise Problem(
+            403, "Forbidden",
+            "the snapshot feed needs a gateway key (par keys create --gateway) or an admin key",
+            code="admin_required",
+        )
+    return caller
+
+
 def _admin_record(key_id: str, key: str, name: str) -> ApiKey:
     return ApiKey(
-        id=key_id, hash=hash_key(key), name=name, tenant="admin", admin=True, grants=["*/*"], revoked=False
+        id=key_id, hash=hash_key(key), name=name, tenant="admin", admin=True, grants=["*/*"], revoked=False,
+        role="agents",
     )
+
+
+async def install_gateway_key(session: AsyncSession, key: str) -> None:
+    """Install `key` (PAR_GATEWAY_KEY; `par up` makes its own) as a gateway key: it reads the
+    snapshot feed and nothing else, so the internet-facing gateway holds no admin key."""
+    key_id = parse_key_id(key)
+    if key_id is None:
+        raise ValueError("PAR_GATEWAY_KEY is not a PAR API key (par_<12 hex>_<43 chars>)")
+    record = await session.get(ApiKey, key_id)
+    if record is None:
+        session.add(ApiKey(
+            id=key_id, hash=hash_key(key), name="gateway (PAR_GATEWAY_KEY)", tenant="gateway", admin=False,
+            role="gateway", grants=[], revoked=False,
+        ))
+    else:
+        record.hash, record.admin, record.role, record.grants, record.revoked = (
+            hash_key(key), False, "gateway", [], False
+        )
+    await feed.bump(session)
 
 
 async def bootstrap_admin(session: AsyncSession, data_dir: Path, configured: str | None) -> str | None:

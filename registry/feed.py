@@ -40,7 +40,8 @@ async def revision(session: AsyncSession) -> str:
 async def snapshot(session: AsyncSession) -> Snapshot:
     # The revision is read first: the data read after it is at least that new.
     rev = await revision(session)
-    keys = (await session.scalars(select(ApiKey).order_by(ApiKey.id))).all()
+    # Gateway keys read this feed; they call no agent, so the gateway never learns them.
+    keys = (await session.scalars(select(ApiKey).where(ApiKey.role != "gateway").order_by(ApiKey.id))).all()
     agents = (await session.scalars(select(Agent).order_by(Agent.namespace, Agent.name))).all()
     return Snapshot(
         revision=rev,

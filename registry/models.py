@@ -118,6 +118,9 @@ class ApiKey(Base):
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     tenant: Mapped[str] = mapped_column(String(63), default="default")
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "agents": calls agents through the gateway (as its grants allow; admin keys also the registry);
+    # "gateway": reads the gateway's snapshot feed and nothing else (not in the snapshot itself).
+    role: Mapped[str] = mapped_column(String(16), default="agents", server_default="agents")
     grants: Mapped[list[Any]] = mapped_column(JSON, default=list)
     rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     burst: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -200,15 +200,26 @@ class TriggerOut(TriggerCreate):
     created_at: datetime
 
 
+KeyRole = Literal["agents", "gateway"]
+
+
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
     tenant: DnsLabel = "default"
     admin: bool = False
+    # "gateway": a key that can only read /v1/gateway/snapshot (no grants, no admin, no agents).
+    role: KeyRole = "agents"
     grants: list[GrantPattern] | None = None  # default: ["{tenant}/*"]
     rate: float | None = Field(None, gt=0)
     burst: int | None = Field(None, ge=1)
     expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _gateway_role_only_reads_the_feed(self) -> KeyCreate:
+        if self.role == "gateway" and (self.admin or self.grants):
+            raise ValueError("a gateway key reads the snapshot feed only: it takes no admin and no grants")
+        return self
 
 
 class _KeyPolicy(BaseModel):
@@ -226,6 +237,7 @@ class _KeyPolicy(BaseModel):
 class KeyOut(_KeyPolicy):
     id: str
     name: str | None
+    role: str = "agents"
     created_at: datetime
 
 

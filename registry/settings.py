@@ -38,6 +38,9 @@ class RegistrySettings(BaseSettings):
         2.0, description="How long a verified key is trusted without a lookup"
     )
     admin_key: str | None = Field(None, description="A par_ key to use as the admin key (else generated)")
+    gateway_key: str | None = Field(
+        None, description="A par_ key to install as a gateway key (reads /v1/gateway/snapshot, nothing else)"
+    )
     public_url: str | None = Field(
         None, description="Base URL runtimes use to download artifacts (default http://127.0.0.1:<port>)"
     )

@@ -109,7 +109,7 @@ docker build --target runtime -t "$RUNTIME_IMAGE" "$ROOT"
 docker build --target platform -t "$PLATFORM_IMAGE" "$ROOT"
 kind load docker-image --name "$KIND_CLUSTER" "$RUNTIME_IMAGE" "$PLATFORM_IMAGE"
 
-step "secrets in par-system (kept if they exist): par-postgres, par-registry"
+step "secrets in par-system (kept if they exist): par-postgres, par-registry, par-gateway, par-dead-letters"
 kubectl create namespace par-system --dry-run=client -o yaml | kubectl apply -f -
 if ! kubectl -n par-system get secret par-postgres >/dev/null 2>&1; then
   PG_PASSWORD="$(docker run --rm "$PLATFORM_IMAGE" python -c 'import secrets; print(secrets.token_hex(16))')"
@@ -120,6 +120,15 @@ if ! kubectl -n par-system get secret par-postgres >/dev/null 2>&1; then
     --from-literal=PAR_ADMIN_KEY="$ADMIN_KEY"
 else
   echo "exist; reusing them"
+fi
+# The gateway's key (reads the registry's snapshot feed only) and the dead-letter store's token.
+if ! kubectl -n par-system get secret par-gateway >/dev/null 2>&1; then
+  GATEWAY_KEY="$(docker run --rm "$PLATFORM_IMAGE" python -c 'from gateway.apikeys import generate_key; print(generate_key()[1])')"
+  kubectl -n par-system create secret generic par-gateway --from-literal=PAR_GATEWAY_KEY="$GATEWAY_KEY"
+fi
+if ! kubectl -n par-system get secret par-dead-letters >/dev/null 2>&1; then
+  DLQ_TOKEN="$(docker run --rm "$PLATFORM_IMAGE" python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+  kubectl -n par-system create secret generic par-dead-letters --from-literal=PAR_EVENTING_ADMIN_TOKEN="$DLQ_TOKEN"
 fi
 
 step "PostgreSQL and Redis for the registry and gateway (knative/dev)"

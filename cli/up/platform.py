@@ -128,6 +128,7 @@ class Platform:
             gateway_url=urls["gateway"],
             console_metrics_url=urls["gateway"] + "/metrics",  # one process: every part's metrics
             dead_letters_url=urls["eventing"], dead_letters_token=eventing_token,
+            gateway_key=self._gateway_key(),  # the gateway's: it reads the snapshot feed, nothing else
         )
         registry_sock = sockets.pop("registry")
         registry_app = create_app(
@@ -139,7 +140,7 @@ class Platform:
 
         gateway_settings = GatewaySettings(
             mode="proxy", port=opts.port, domain=opts.domain,
-            registry_url=urls["registry"], registry_key=self.admin_key,
+            registry_url=urls["registry"], registry_key=registry_settings.gateway_key,
         )
         gateway_app = build_proxy_app(gateway_settings, resolver=self.serving.activator)
         await self._serve(
@@ -174,6 +175,23 @@ class Platform:
             async with asyncio.timeout(30):
                 bootstrap = await self._kafka.astart()  # spawned on the platform's own (main) thread
         return create_app(settings, bootstrap)
+
+    def _gateway_key(self) -> str:
+        """The gateway's own key (kept in the data folder, mode 0600, so restarts reuse it): it can
+        read the registry's snapshot feed and nothing else, never deploy or mint keys."""
+        path = self.data_dir / "gateway.key"
+        try:
+            key = path.read_text().strip()
+        except OSError:
+            key = ""
+        if not key:
+            from gateway.apikeys import generate_key
+
+            key = generate_key()[1]
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(key + "\n")
+        return key
 
     def _announce(self, key: str, _: Any) -> None:
         self.admin_key, self.new_admin_key = key, True

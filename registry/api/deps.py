@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.auth import Caller, authenticate_admin
+from registry.auth import Caller, authenticate_admin, authenticate_feed_reader
 from registry.state import RegistryState
+from runtime.compare import only_value
 
 
 async def get_state(request: Request) -> RegistryState:
@@ -21,13 +22,28 @@ async def get_session(state: Annotated[RegistryState, Depends(get_state)]) -> As
         yield session
 
 
+def _authorization(request: Request) -> str | None:
+    """The one Authorization header (two are ambiguous: neither counts)."""
+    return only_value(request.headers.getlist("authorization"))
+
+
 async def require_admin(
     state: Annotated[RegistryState, Depends(get_state)],
-    authorization: Annotated[str | None, Header()] = None,
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer par_... (an admin key)")] = None,
 ) -> Caller:
-    return await authenticate_admin(state.db.sessions, authorization, state.keys)
+    return await authenticate_admin(state.db.sessions, _authorization(request), state.keys)
+
+
+async def require_feed_reader(
+    state: Annotated[RegistryState, Depends(get_state)],
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer par_... (gateway/admin)")] = None,
+) -> Caller:
+    return await authenticate_feed_reader(state.db.sessions, _authorization(request), state.keys)
 
 
 State = Annotated[RegistryState, Depends(get_state)]
 Session = Annotated[AsyncSession, Depends(get_session)]
 Admin = Annotated[Caller, Depends(require_admin)]
+FeedReader = Annotated[Caller, Depends(require_feed_reader)]

@@ -21,6 +21,8 @@ async def create_key(body: KeyCreate, session: Session, _: Admin) -> KeyCreated:
     """A new key for `tenant`; grants default to `{tenant}/*` (every agent of that namespace)."""
     key_id, key = generate_key()
     grants = body.grants if body.grants is not None else [f"{body.tenant}/*"]
+    if body.role == "gateway":
+        grants = []  # it calls no agent (and the snapshot leaves it out: the gateway refuses it)
     row = ApiKey(
         id=key_id, hash=hash_key(key), revoked=False, **body.model_dump(exclude={"grants"}), grants=grants
     )

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import text
 
 from registry import feed
-from registry.api.deps import Admin, Session, State
+from registry.api.deps import FeedReader, Session, State
 from registry.problems import Problem
 from registry.schemas import Snapshot
 
@@ -27,7 +27,7 @@ def _etag(revision: str) -> str:
     responses={304: {"description": "unchanged"}},
 )
 async def gateway_snapshot(
-    session: Session, _: Admin, if_none_match: Annotated[str | None, Header()] = None
+    session: Session, _: FeedReader, if_none_match: Annotated[str | None, Header()] = None
 ) -> Response:
     """Every key (hash only) and every agent's policy, versioned by `revision` (also the ETag).
 

@@ -14,6 +14,7 @@ KEY_COLUMNS = (
     ("TENANT", lambda k: k["tenant"]),
     ("GRANTS", lambda k: ",".join(k["grants"])),
     ("ADMIN", lambda k: k["admin"]),
+    ("ROLE", lambda k: k.get("role", "agents")),
     ("RATE", lambda k: k["rate"]),
     ("BURST", lambda k: k["burst"]),
     ("REVOKED", lambda k: k["revoked"]),
@@ -43,13 +44,19 @@ def create(
     rate: float | None = typer.Option(None, "--rate", help="Requests per second"),
     burst: int | None = typer.Option(None, "--burst", help="Requests allowed in a burst"),
     admin: bool = typer.Option(False, "--admin", help="May call the registry and every agent"),
+    gateway: bool = typer.Option(
+        False, "--gateway", help="For a gateway: reads the registry's snapshot feed and nothing else"
+    ),
     expires_in: str | None = typer.Option(None, "--expires-in", help="Lifetime, e.g. 30d, 12h"),
     name: str | None = typer.Option(None, "--name", help="A note to recognise the key by"),
     output: Output = OutputOpt,
 ) -> None:
     """Create a key; its secret is printed once."""
+    if gateway and (admin or grant):
+        raise typer.BadParameter("a gateway key takes no --admin and no --grant", param_hint="--gateway")
     body = {
-        "tenant": tenant,
+        "tenant": "gateway" if gateway and tenant == "default" else tenant,
+        "role": "gateway" if gateway else "agents",
         "grants": grant or None,
         "rate": rate,
         "burst": burst,
@@ -60,9 +67,12 @@ def create(
     with client() as c:
         created = c.json("POST", "/v1/keys", json=body)
     if output is Output.table:
-        typer.echo(
-            f"Key {created['id']} for tenant {created['tenant']} (grants {', '.join(created['grants'])})."
-        )
+        if created.get("role") == "gateway":
+            typer.echo(f"Gateway key {created['id']}: reads /v1/gateway/snapshot and nothing else.")
+        else:
+            typer.echo(
+                f"Key {created['id']} for tenant {created['tenant']} (grants {', '.join(created['grants'])})."
+            )
         typer.echo("The secret is shown once:", err=True)
         typer.echo(created["key"])
     else:

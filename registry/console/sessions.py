@@ -58,6 +58,8 @@ def _usable(record: ApiKey | None, key: str | None = None) -> str | None:
         return "this API key was revoked"
     if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
         return "this API key has expired"
+    if record.role == "gateway":
+        return "a gateway key reads the snapshot feed only: it cannot sign in"
     return None
 
 

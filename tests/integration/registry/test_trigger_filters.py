@@ -89,8 +89,8 @@ def eventing_serve(tmp_path: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAR_", "KAFKA_"))}
     log = (tmp_path / "eventing.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "eventing", "serve",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                             "--port", str(port), "--insecure-no-auth"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/readyz", timeout=60)

@@ -134,3 +134,19 @@ def test_each_ingress_and_the_gateway_agree_on_prefix_and_body_limit(monkeypatch
             settings = GatewaySettings()
         assert settings.path_prefix == prefix, overlay
         assert settings.max_body_bytes == buffered < 1 << 20, overlay
+
+
+def test_the_gateway_holds_a_gateway_key_the_registry_installs() -> None:
+    """Least privilege (issue 17): the internet-facing gateway reads the snapshot with a key of role
+    "gateway" (Secret par-gateway), which the registry installs from the same Secret; it never
+    holds the registry's admin key."""
+    (deployment,) = load("base/deployment.yaml")
+    env = env_of(deployment)
+    refs = {n: i["valueFrom"]["secretKeyRef"] for n, i in env.items() if "valueFrom" in i}
+    assert all(ref["key"] != "PAR_ADMIN_KEY" and ref["name"] != "par-registry" for ref in refs.values())
+    assert refs["PAR_GATEWAY_REGISTRY_KEY"] == {"name": "par-gateway", "key": "PAR_GATEWAY_KEY"}
+    registry = yaml.safe_load_all((ROOT.parent / "registry" / "registry.yaml").read_text())
+    (reg,) = [o for o in registry if o and o["kind"] == "Deployment"]
+    (container,) = reg["spec"]["template"]["spec"]["containers"]
+    installed = {e["name"]: e for e in container["env"]}["PAR_GATEWAY_KEY"]["valueFrom"]["secretKeyRef"]
+    assert installed == {"name": "par-gateway", "key": "PAR_GATEWAY_KEY"}
