@@ -6,7 +6,7 @@ Public API (other components import only this module):
   its `activator` is the gateway's `Resolver` (holds a request while an instance starts).
 - `LocalGateway`: the keyless loopback way in for platform parts (event deliveries).
 - `GrpcFront`: the keyless loopback gRPC way in (`pixell.agent.AgentService`, agent by metadata).
-- `prepare`: a package prepared once per SHA-256 at deploy time.
+- `Preparer` (a `Controller`'s `preparer`): a package prepared once per SHA-256 at deploy time, confined.
 - the API types (`RevisionSpec`, `Limits`, `ServiceStatus`, `RevisionStatus`, `InstanceStatus`) and
   `ServingSettings`.
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .controller import Controller
     from .grpc_front import GrpcFront
     from .local_gateway import LocalGateway
-    from .preparation import PrepareFailed, prepare
+    from .preparation import PrepareFailed, Preparer
     from .sandbox import IsolationRequired
     from .settings import ServingSettings
     from .traffic import TrafficError
@@ -42,12 +42,12 @@ __all__ = [
     "Limits",
     "LocalGateway",
     "PrepareFailed",
+    "Preparer",
     "RevisionSpec",
     "RevisionStatus",
     "ServiceStatus",
     "ServingSettings",
     "TrafficError",
-    "prepare",
 ]
 _TYPES = ("InstanceState", "InstanceStatus", "Limits", "RevisionSpec", "RevisionStatus", "ServiceStatus")
 _WHERE = {
@@ -56,7 +56,7 @@ _WHERE = {
     "GrpcFront": "grpc_front",
     "IsolationRequired": "sandbox",
     "PrepareFailed": "preparation",
-    "prepare": "preparation",
+    "Preparer": "preparation",
     "ServingSettings": "settings",
     "TrafficError": "traffic",
     **dict.fromkeys(_TYPES, "types"),

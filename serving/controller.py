@@ -21,6 +21,7 @@ from gateway.resolver import UnknownAgent
 
 from .activator import Activator
 from .launcher import RUNTIME_COMMAND, Launcher
+from .preparation import Preparer
 from .revision import Revision
 from .sandbox import Confiner
 from .settings import ServingSettings
@@ -52,6 +53,10 @@ class Controller:
             outbound_ports=self.settings.outbound_ports,
             connect_ports=tuple(connect_ports),
             defaults=self.settings.default_limits(),
+        )
+        self.preparer = Preparer(
+            self.settings.data_dir / "prepared", self.confiner, self.settings.prepare_limits(),
+            self.settings.prepare_timeout,
         )
         self._launcher = Launcher(self.settings, self.confiner, command)
         self._services: dict[tuple[str, str], _Service] = {}

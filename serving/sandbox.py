@@ -59,7 +59,7 @@ class Sandbox:
     read_only: tuple[str, ...]
     read_write: tuple[str, ...]
     list_only: tuple[str, ...]
-    port: int
+    bind_ports: tuple[int, ...]
     connect_ports: tuple[int, ...]
     cgroup_procs: tuple[str, ...]
     rlimits: dict[str, int] = field(default_factory=dict)  # resource.RLIMIT_* name -> soft=hard
@@ -78,7 +78,7 @@ def enter(sandbox: dict) -> None:  # type: ignore[type-arg]  # JSON from the pla
     if sandbox["landlock"]:
         own_proc = [f"/proc/{os.getpid()}", *(f"/proc/{name}" for name in _PROC)]
         landlock.restrict(
-            [*sandbox["read_only"], *own_proc], sandbox["read_write"], [sandbox["port"]],
+            [*sandbox["read_only"], *own_proc], sandbox["read_write"], sandbox["bind_ports"],
             sandbox["connect_ports"], list_only=sandbox["list_only"],
         )
 
@@ -166,19 +166,47 @@ class Confiner:
 
     def confine(self, spec: RevisionSpec, port: int) -> Confined:
         """Private folders, cgroups and the sandbox for one new instance listening on `port`."""
+        return self._confine(
+            f"{spec.namespace}.{spec.agent}.{spec.version}.{port}",
+            self._limits(spec.limits),
+            read_only=(str(spec.package_dir),),
+            read_write=(),
+            bind_ports=(port,),
+            connect_ports=(*self._connect, *self._outbound, *_sink_port(spec)),
+        )
+
+    def confine_preparation(self, staging: Path, limits: Limits) -> Confined:
+        """The sandbox `par runtime prepare` runs in. The build code of a package's requirements
+        (an sdist's setup.py, a build backend) is the agent's code too: it may write only
+        `staging` and its private folders, connect only to the outbound ports (to fetch
+        packages), and reach nothing of the platform (no gateway port, no data folder)."""
+        return self._confine(
+            f"prepare.{staging.name}", limits, read_only=(), read_write=(str(staging),), bind_ports=(),
+            connect_ports=self._outbound,
+        )
+
+    def _confine(
+        self,
+        name: str,
+        limits: Limits,
+        *,
+        read_only: tuple[str, ...],
+        read_write: tuple[str, ...],
+        bind_ports: tuple[int, ...],
+        connect_ports: tuple[int, ...],
+    ) -> Confined:
         self._sequence += 1
-        name = f"{spec.namespace}.{spec.agent}.{spec.version}.{port}.{self._sequence}"
+        name = f"{name}.{self._sequence}"
         folder = self._folder / name
         for private in ("work", "tmp"):
             (folder / private).mkdir(parents=True, mode=0o700, exist_ok=True)
-        limits = self._limits(spec.limits)
         cgroup = self.cgroups.create(name, limits) if self.cgroups is not None else None
         sandbox = Sandbox(
-            read_only=(*self._read_only, str(spec.package_dir)),
-            read_write=(str(folder / "work"), str(folder / "tmp"), *_DEVICES_READ_WRITE),
+            read_only=(*self._read_only, *read_only),
+            read_write=(str(folder / "work"), str(folder / "tmp"), *read_write, *_DEVICES_READ_WRITE),
             list_only=self._list_only,
-            port=port,
-            connect_ports=(*self._connect, *self._outbound, *_sink_port(spec)),
+            bind_ports=bind_ports,
+            connect_ports=connect_ports,
             cgroup_procs=cgroup.procs if cgroup is not None else (),
             rlimits=self._rlimits(limits, cgroup),
             landlock=self.landlock_abi >= 1,

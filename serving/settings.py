@@ -43,6 +43,12 @@ class ServingSettings(BaseSettings):
     # Limits for a deployment that sets none (the same defaults as the Knative manifests').
     instance_memory_limit: Quantity = "1Gi"
     instance_cpu_limit: Quantity = "1"
+    # Preparing a package (`par runtime prepare`: extraction, its requirements' installation and
+    # build code) runs confined like an instance, within these limits.
+    prepare_timeout: Seconds = 900.0
+    prepare_memory_limit: Quantity = "2Gi"
+    prepare_cpu_limit: Quantity = "1"
+    prepare_max_processes: int = 256
 
     @field_validator("outbound_ports", mode="before")
     @classmethod
@@ -51,6 +57,13 @@ class ServingSettings(BaseSettings):
         if isinstance(value, str):
             return tuple(int(p) for p in value.replace(" ", "").split(",") if p)
         return value
+
+    def prepare_limits(self) -> Limits:
+        return Limits(
+            memory_bytes=quantity.to_bytes(self.prepare_memory_limit),
+            cpu_millis=quantity.to_millicores(self.prepare_cpu_limit),
+            max_processes=self.prepare_max_processes,
+        )
 
     def default_limits(self) -> Limits:
         return Limits(

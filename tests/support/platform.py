@@ -84,6 +84,18 @@ class ParUp:
             timeout=60.0,
         )
 
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A `par` command as a user runs it: it finds the platform through its data folder."""
+        env = {k: v for k, v in os.environ.items() if k not in ("PAR_REGISTRY_URL", "PAR_API_KEY")}
+        env["PAR_DATA_DIR"] = str(self.data_dir)
+        done = subprocess.run(
+            [sys.executable, "-c", "from cli.main import main; main()", *args],
+            env=env, capture_output=True, text=True, timeout=180, check=False,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr + done.stdout
+        return done
+
     def call(
         self, agent: str, path: str = "/invoke", *, key: str | None = "admin", json_body: Any = None,
         method: str = "POST", namespace: str = "default", timeout: float = 60.0,

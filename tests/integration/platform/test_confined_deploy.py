@@ -8,8 +8,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -22,7 +20,6 @@ from tests.support.platform import ParUp, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NOSY = ROOT / "tests" / "integration" / "serving" / "nosy-agent"
-PAR = [sys.executable, "-c", "from cli.main import main; main()"]
 
 if (abi() < 6 or Cgroups.detect() is None) and os.environ.get("CI") != "true":
     reason = (f"this machine lacks what the acceptance needs: Landlock ABI {abi()} (6 wanted) and "
@@ -30,21 +27,11 @@ if (abi() < 6 or Cgroups.detect() is None) and os.environ.get("CI") != "true":
     pytest.skip(reason, allow_module_level=True)
 
 
-def par(platform: ParUp, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """A `par` command as a user runs it: it finds the platform through its data folder."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PAR_REGISTRY_URL", "PAR_API_KEY")}
-    env["PAR_DATA_DIR"] = str(platform.data_dir)
-    done = subprocess.run([*PAR, *args], env=env, capture_output=True, text=True, timeout=180, check=False)
-    if check:
-        assert done.returncode == 0, done.stderr + done.stdout
-    return done
-
-
 def test_a_confined_agent_with_a_memory_limit_harms_nobody_but_itself(
     platform: ParUp, tmp_path: Path
 ) -> None:
     apkg = build_apkg(NOSY, tmp_path)
-    deployed = par(platform, "deploy", str(apkg), "--limit", "memory=256Mi")
+    deployed = platform.cli("deploy", str(apkg), "--limit", "memory=256Mi")
     assert "nosy-agent 0.1.0 is ready" in deployed.stdout
 
     def act(**data: object) -> dict:
@@ -62,7 +49,7 @@ def test_a_confined_agent_with_a_memory_limit_harms_nobody_but_itself(
         response.raise_for_status()  # ... or the gateway answers 502 for it
 
     def oom_shown() -> str | None:
-        shown = par(platform, "agents", "get", "nosy-agent").stdout
+        shown = platform.cli("agents", "get", "nosy-agent").stdout
         return shown if "OOMKilled" in shown else None
 
     shown = wait_until(oom_shown, 30, "par agents get showing OOMKilled")
@@ -70,8 +57,8 @@ def test_a_confined_agent_with_a_memory_limit_harms_nobody_but_itself(
 
     again = act(act="whoami")  # replaced: the agent serves again
     assert again["ok"] and again["pid"] != first
-    shown = json.loads(par(platform, "agents", "get", "nosy-agent", "-o", "json").stdout)
+    shown = json.loads(platform.cli("agents", "get", "nosy-agent", "-o", "json").stdout)
     assert shown["deployment"]["resources"] == {"requests": {}, "limits": {"memory": "256Mi"}}
-    table = par(platform, "agents", "get", "nosy-agent").stdout
+    table = platform.cli("agents", "get", "nosy-agent").stdout
     assert "confined: filesystem, network, signals, limits" in table
     assert "resources: limits memory=256Mi" in table

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serving import Controller, Limits, RevisionSpec, ServingSettings, prepare
+from serving import Controller, Limits, RevisionSpec, ServingSettings
 from serving.landlock import abi
 from tests.support.apkgs import build_apkg
 
@@ -63,7 +63,7 @@ async def serving(
     gateway_port = platform_ports["gateway"].getsockname()[1]
     async with Controller(settings, connect_ports=[gateway_port]) as controller:
         sha = hashlib.sha256(nosy_dir.read_bytes()).hexdigest()  # noqa: ASYNC240 - a few KiB
-        package = await prepare(data / "prepared", sha, nosy_dir, lambda _line: None)
+        package = await controller.preparer.prepare(sha, nosy_dir, lambda _line: None)
         for name in ("nosy", "neighbour"):
             spec = RevisionSpec("default", name, "0.1.0", package, limits=LIMITS)
             await controller.apply("default", name, [spec], {"0.1.0": 100})

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving import Controller, InstanceState, RevisionSpec, ServingSettings, prepare
+from serving import Controller, InstanceState, RevisionSpec, ServingSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,10 +24,10 @@ async def controller(tmp_path: Path) -> AsyncIterator[Controller]:
 
 
 @pytest.fixture
-async def slow_dir(slow_apkg: Path, tmp_path: Path) -> Path:
+async def slow_dir(slow_apkg: Path, controller: Controller) -> Path:
     """The slow agent prepared as at deploy time."""
     sha = hashlib.sha256(slow_apkg.read_bytes()).hexdigest()  # noqa: ASYNC240 - a few KiB
-    return await prepare(tmp_path / "prepared", sha, slow_apkg, lambda _line: None)
+    return await controller.preparer.prepare(sha, slow_apkg, lambda _line: None)
 
 
 async def _invoke(controller: Controller, sleep: float) -> int:
