@@ -34,11 +34,13 @@ async def test_a_build_that_never_ends_is_stopped_at_the_timeout(tmp_path: Path)
         shutil.copytree(DEMO_AGENT, project)
         (project / "requirements.txt").write_text(f"sleeper @ http://127.0.0.1:{port}/sleeper-0.1.tar.gz\n")
         apkg = build_apkg(project, tmp_path / "out")
-        settings = ServingSettings(data_dir=tmp_path / "data", prepare_timeout=8, outbound_ports=(53, 443, port))
+        settings = ServingSettings(
+            data_dir=tmp_path / "data", prepare_timeout=8, outbound_ports=(53, 443, port)
+        )
+        sha = hashlib.sha256(apkg.read_bytes()).hexdigest()
         async with Controller(settings) as controller:
             started = time.monotonic()
             with pytest.raises(PrepareFailed, match=r"stopped after 8 s \(PAR_PREPARE_TIMEOUT\)"):
-                sha = hashlib.sha256(apkg.read_bytes()).hexdigest()  # noqa: ASYNC240 - a few KiB
                 await controller.preparer.prepare(sha, apkg, lambda _line: None)
             assert time.monotonic() - started < 20
     assert list((tmp_path / "data" / "prepared").iterdir()) == []
