@@ -90,7 +90,9 @@ def create_app(
     for module in (agents, deployments, triggers, deadletters, keys, platform):
         app.include_router(module.router)
     metrics_urls = [u.strip() for u in (settings.console_metrics_url or "").split(",") if u.strip()]
-    app.state.console = console.Console(settings.gateway_url, metrics_urls, settings.domain)
+    app.state.console = console.Console(
+        settings.gateway_url, metrics_urls, settings.domain, trusted_proxies=settings.console_trusted_proxies
+    )
     app.include_router(console.router)
     _instrument(app)
     return app

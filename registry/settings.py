@@ -95,6 +95,11 @@ class RegistrySettings(BaseSettings):
         description="Comma-separated Prometheus /metrics URLs (the gateway's, the broker's) the "
         "console's charts and trigger counts are read from; unset: none shown",
     )
+    console_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Addresses or CIDRs (comma-separated) of TLS-terminating proxies whose X-Forwarded-Proto "
+        "the console believes (its session cookie is Secure when the original request was HTTPS)",
+    )
 
     # Client side (the `par` commands that talk to a registry).
     registry_url: str | None = Field(None, description="Registry the CLI talks to (default: see client.py)")
@@ -106,6 +111,20 @@ class RegistrySettings(BaseSettings):
         """`kourier-system,knative-serving` as the environment writes it."""
         if isinstance(value, str):
             return tuple(name for name in value.replace(" ", "").split(",") if name)
+        return value
+
+    @field_validator("console_trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        import ipaddress
+
+        if isinstance(value, str):
+            value = tuple(part for part in value.replace(" ", "").split(",") if part)
+        for part in value if isinstance(value, tuple | list) else ():
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or CIDR") from None
         return value
 
     @field_validator("tenant_quota")

@@ -7,8 +7,9 @@ rules (Knative's traffic rules, key revocation, ...) and answers the API's probl
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from registry.console.samples import Sampler
 from registry.console.sessions import COOKIE, Sessions, SignInRefused, Viewer, csrf_ok
 from registry.problems import Problem
 from registry.schemas import KeyCreate, KeyOut, TrafficRequest
+from runtime.compare import only_value
 
 HERE = Path(__file__).parent
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
@@ -35,7 +37,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'; object-src 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser posts the sign-in form with
+    # `Origin: null`, which any sandboxed page can send too, so it must be refused.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -45,12 +49,34 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 class Console:
     """What the console keeps while the registry runs: sessions, the metrics sampler, templates."""
 
-    def __init__(self, gateway_url: str | None, metrics_urls: list[str], domain: str) -> None:
+    def __init__(
+        self,
+        gateway_url: str | None,
+        metrics_urls: list[str],
+        domain: str,
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
         self.gateway_url = gateway_url.rstrip("/") if gateway_url else None
+        self.trusted_proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self.domain = domain
         self.sessions = Sessions()
         self.sampler = Sampler(metrics_urls)
         self.templates = Jinja2Templates(directory=HERE / "templates")
+
+    def scheme(self, request: Request) -> str:
+        """The scheme the browser used: X-Forwarded-Proto when a trusted proxy (a TLS-terminating
+        ingress) sent the request and says it once, else the connection's own."""
+        peer = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return request.url.scheme
+        forwarded = request.headers.getlist("x-forwarded-proto")
+        if len(forwarded) == 1 and any(address in network for network in self.trusted_proxies):
+            proto = forwarded[0].split(",")[0].strip().lower()
+            if proto in ("http", "https"):
+                return proto
+        return request.url.scheme
 
     async def start(self) -> None:
         self.sampler.start()
@@ -89,7 +115,7 @@ async def _changer(request: Request, session: Session) -> Viewer:
     viewer = await _viewer(request, session)
     if viewer is None:
         raise Problem(401, "Sign in", "sign in to the console with an API key", code="sign_in_required")
-    if not csrf_ok(viewer, request.headers.get("x-csrf-token")):
+    if not csrf_ok(viewer, only_value(request.headers.getlist("x-csrf-token"))):
         raise Problem(403, "Forbidden", "missing or wrong X-CSRF-Token", code="csrf_failed")
     return viewer
 
@@ -133,12 +159,15 @@ async def login_page(request: Request) -> HTMLResponse:
 @router.post("/login")
 async def login(request: Request, session: Session, key: Annotated[str, Form()] = "") -> Response:
     """A key for a session cookie. The form must come from this origin (a sign-in forced by
-    another site would put the victim in the attacker's session)."""
-    origin = request.headers.get("origin", "null")  # "null": the page's no-referrer policy
-    other_site = request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")
-    if other_site or origin not in ("null", f"{request.url.scheme}://{request.url.netloc}"):
-        raise Problem(403, "Forbidden", "sign-in from another origin", code="csrf_failed")
+    another site would put the victim in the attacker's session): `Origin: null` (a sandboxed frame,
+    a data: URL, a redirect) is another origin. No Origin at all is a client that is not a browser."""
     console = _console(request)
+    scheme = console.scheme(request)
+    origins = request.headers.getlist("origin")
+    fetch_site = request.headers.getlist("sec-fetch-site")
+    other_site = len(fetch_site) > 1 or any(site not in ("same-origin", "none") for site in fetch_site)
+    if other_site or len(origins) > 1 or (origins and origins[0] != f"{scheme}://{request.url.netloc}"):
+        raise Problem(403, "Forbidden", "sign-in from another origin", code="csrf_failed")
     try:
         session_id, _ = await console.sessions.sign_in(session, key)
     except SignInRefused as exc:
@@ -147,7 +176,7 @@ async def login(request: Request, session: Session, key: Annotated[str, Form()] 
     response = RedirectResponse("/console/agents", status_code=303)
     response.set_cookie(
         COOKIE, session_id, httponly=True, samesite="strict", path="/console",
-        secure=request.url.scheme == "https",
+        secure=scheme == "https",
     )
     return response
 

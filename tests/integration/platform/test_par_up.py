@@ -16,6 +16,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.platform import ParUp, alive, parent, wait_until
@@ -263,3 +264,18 @@ def test_the_platforms_files_are_its_own(platform: ParUp) -> None:
     assert platform.data_dir.stat().st_mode & 0o777 == 0o700
     for name in ("admin.key", "registry.db", "eventing-admin.token", "platform.json"):
         assert (platform.data_dir / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_the_gateway_holds_a_gateway_key_not_the_admin_key(platform: ParUp) -> None:
+    """Issue 17 (least privilege): the internet-facing gateway reads the snapshot with a key that can
+    do nothing else; the admin key is not what it holds."""
+    gateway_key = (platform.data_dir / "gateway.key").read_text().strip()
+    assert (platform.data_dir / "gateway.key").stat().st_mode & 0o777 == 0o600
+    assert gateway_key != platform.admin_key
+    registry = platform.info["registry_url"]
+    auth = {"Authorization": f"Bearer {gateway_key}"}
+    assert httpx.get(f"{registry}/v1/gateway/snapshot", headers=auth).status_code == 200
+    assert httpx.get(f"{registry}/v1/agents", headers=auth).status_code == 403
+    assert httpx.post(f"{registry}/v1/keys", json={"admin": True}, headers=auth).status_code == 403
+    ready = httpx.get(f"{platform.info['gateway_url']}/readyz")
+    assert ready.status_code == 200, ready.text  # its feed works with that key
