@@ -21,9 +21,9 @@ import typer
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from registry import manifests
-from registry.backends.base import DeploymentSpec, VersionTarget
+from registry.knative import manifests
 from registry.settings import RegistrySettings
+from registry.spec import DeploymentSpec, VersionTarget
 from tests.support.dockerfile import (
     IMAGE_TARGETS,
     ROOT,
@@ -115,20 +115,61 @@ def test_runtime_writes_only_under_the_services_emptydir() -> None:
             assert any(Path(value).is_relative_to(m) for m in mounts), (name, value, mounts)
 
 
-def test_runtime_image_can_install_an_agents_requirements() -> None:
-    """A uv venv has no pip: runtime.prepare needs uv on PATH to install a package's requirements."""
-    copies = [args.split() for args in STAGES["runtime"].values("COPY")]
-    (uv,) = [c for c in copies if c[0] == "--from=uv"]
-    assert uv[1] == "/uv"
-    path = final_env(STAGES, "runtime")["PATH"].replace("$PATH", "/usr/local/bin:/usr/bin:/bin").split(":")
-    assert str(Path(uv[2]).parent) in path and Path(uv[2]).name == "uv"
+def _installs(stage: str) -> str:
+    return " ".join(STAGES[stage].values("RUN"))
 
 
-def test_a_baked_package_is_prepared_and_served_by_default() -> None:
-    runtime = STAGES["runtime"]
-    assert "APKG=" in runtime.values("ARG")
-    run = " ".join(runtime.values("RUN"))
-    assert "par runtime prepare /opt/agent/source --into /opt/agent/prepared" in run
+def test_runtime_image_can_install_an_agents_requirements_with_pip_not_uv() -> None:
+    """Defect 8: uv (44 MB) stayed in the runtime image. runtime.prepare uses uv when present and
+    `python -m pip` otherwise; a uv venv has no pip, so the runtime venv gets a pinned pip instead."""
+    for stage in lineage(STAGES, "runtime"):
+        copies = [args.split() for args in stage.values("COPY")]
+        assert not [c for c in copies if c[0] == "--from=uv"], f"stage {stage.name} copies uv in"
+    assert "uv" not in {r.name for r in _requirements()}
+    args = dict(a.partition("=")[::2] for a in STAGES["runtime-build"].values("ARG"))
+    assert re.fullmatch(r"\d+(\.\d+)+", args["PIP_VERSION"]), args["PIP_VERSION"]
+    assert '"pip==$PIP_VERSION"' in _installs("runtime-build")
+    copied = {args.split()[0] for args in STAGES["runtime"].values("COPY")}
+    assert "--from=runtime-build" in copied  # the venv holding pip is the one the image runs
+
+
+# Steps that download from a package index: they get the build's index and CA.
+_DOWNLOADS = re.compile(r"uv pip install [^&]*(--constraint|--requirement)|uv build|par runtime prepare")
+
+
+def test_every_download_step_takes_the_builds_index_and_ca() -> None:
+    """Defect 8: the Dockerfile could take no package index or CA (uv trusts only its own roots, so
+    a network that intercepts TLS failed every build)."""
+    downloading = []
+    for stage in STAGES.values():
+        for run in stage.values("RUN"):
+            if not _DOWNLOADS.search(run):
+                continue
+            downloading.append(stage.name)
+            assert run.startswith("--mount=type=secret,id=ca "), run
+            assert "if [ -s /run/secrets/ca ]; then export" in run, run
+            cert = "PIP_CERT" if "par runtime prepare" in run else "SSL_CERT_FILE"
+            assert f"export {cert}=/run/secrets/ca;" in run, run
+            assert 'UV_INDEX_URL="${UV_INDEX_URL:-$PIP_INDEX_URL}"' in run or (
+                'PIP_INDEX_URL="${PIP_INDEX_URL:-$UV_INDEX_URL}"' in run
+            ), run
+            declared = {a.partition("=")[0] for a in stage.values("ARG")}
+            assert {"UV_INDEX_URL", "PIP_INDEX_URL"} <= declared, stage.name
+    assert {"wheel", "runtime-build", "platform-build", "agent"} <= set(downloading)
+
+
+def test_index_arguments_stay_out_of_the_final_images() -> None:
+    """A build arg a final stage declares is in that image's history (an index URL may hold a token)."""
+    for target in IMAGE_TARGETS.values():
+        for stage in lineage(STAGES, target):
+            declared = {a.partition("=")[0] for a in stage.values("ARG")}
+            assert not declared & {"UV_INDEX_URL", "PIP_INDEX_URL"}, stage.name
+
+
+def test_a_baked_package_is_prepared_in_a_build_stage_and_served_by_default() -> None:
+    assert "APKG=" in STAGES["agent"].values("ARG") and "APKG=" in STAGES["runtime"].values("ARG")
+    assert "par runtime prepare /opt/agent/source --into /opt/agent/prepared" in _installs("agent")
+    assert "--from=agent /opt/agent /opt/agent" in STAGES["runtime"].values("COPY")
     assert final_env(STAGES, "runtime")["AGENT_PACKAGE_PATH"] == "${APKG:+/opt/agent/prepared}"
 
 
