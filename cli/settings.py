@@ -82,7 +82,8 @@ def reference() -> str:
         for name, field in cls.model_fields.items():
             variables = " / ".join(f"`{v}`" for v in env_names(cls, name, field))
             meaning = field.description or comments.get(name, "")
-            lines.append(f"| {variables} | {_type(field)} | {_default(field)} | {_cell(meaning)} |")
+            kind = _type(field) + _range(field)
+            lines.append(f"| {variables} | {kind} | {_default(field)} | {_cell(meaning)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +99,24 @@ def _type(field: FieldInfo) -> str:
         return " \\| ".join(f"`{a}`" for a in get_args(annotation))
     text = re.sub(r"<class '([^']+)'>", r"\1", str(annotation))
     text = re.sub(r"typing\.|pathlib\.|pydantic\.types\.", "", text)
+    text = re.sub(r"Annotated\[(\w+), FieldInfo\(.*?\]\)\]", r"\1", text)  # constrained items
     return _cell(text.replace("NoneType", "None"))
+
+
+def _range(field: FieldInfo) -> str:
+    """` (>= 1)`, ` (> 0)`, ` (>= 1, <= 65535)`: the Field constraints of a value (or of its items)."""
+    import annotated_types as at
+
+    metadata = list(field.metadata)
+    for arg in get_args(field.annotation):
+        for meta in getattr(arg, "__metadata__", ()):
+            metadata += meta.metadata if isinstance(meta, FieldInfo) else [meta]
+    low = next((f">= {m.ge}" for m in metadata if isinstance(m, at.Ge)), None) or next(
+        (f"> {m.gt}" for m in metadata if isinstance(m, at.Gt)), None
+    )
+    high = next((f"<= {m.le}" for m in metadata if isinstance(m, at.Le)), None)
+    shown = ", ".join(part for part in (low, high) if part)
+    return f" ({shown})" if shown else ""
 
 
 def _default(field: FieldInfo) -> str:

@@ -31,27 +31,27 @@ class EventingSettings(BaseSettings):
         default="PLAIN", alias="KAFKA_SASL_MECHANISM")
     kafka_sasl_username: str | None = Field(default=None, alias="KAFKA_SASL_USERNAME")
     kafka_sasl_password: SecretStr | None = Field(default=None, alias="KAFKA_SASL_PASSWORD")
-    port: int = Field(default=8080, alias="PORT")
+    port: int = Field(default=8080, ge=1, le=65535, alias="PORT")
     config: Path | None = Field(default=None, alias="PAR_EVENTING_CONFIG")
     service_url_template: str = Field(
         default="http://{name}.{namespace}.svc.cluster.local", alias="PAR_EVENTING_SERVICE_URL_TEMPLATE"
     )
     crds_dir: Path = Field(default=PACKAGED_CRDS, alias="PAR_EVENTING_CRDS_DIR")
     # Ingress: bounded body and bounded time before a 503.
-    max_body_bytes: Bytes = Field(default=4 * 1024 * 1024, alias="PAR_EVENTING_MAX_BODY_BYTES")
-    produce_timeout: Seconds = Field(default=3.0, alias="PAR_EVENTING_PRODUCE_TIMEOUT")
+    max_body_bytes: Bytes = Field(default=4 * 1024 * 1024, ge=1, alias="PAR_EVENTING_MAX_BODY_BYTES")
+    produce_timeout: Seconds = Field(default=3.0, gt=0, alias="PAR_EVENTING_PRODUCE_TIMEOUT")
     # Topics: Knative's kafka-broker-config defaults (replication capped by the cluster size).
-    default_partitions: int = Field(default=10, alias="PAR_EVENTING_DEFAULT_PARTITIONS")
-    default_replication: int = Field(default=3, alias="PAR_EVENTING_DEFAULT_REPLICATION")
+    default_partitions: int = Field(default=10, ge=1, alias="PAR_EVENTING_DEFAULT_PARTITIONS")
+    default_replication: int = Field(default=3, ge=1, le=32767, alias="PAR_EVENTING_DEFAULT_REPLICATION")
     # Dispatcher.
-    max_in_flight: int = Field(default=64, alias="PAR_EVENTING_MAX_IN_FLIGHT")
-    delivery_timeout: Seconds = Field(default=600.0, alias="PAR_EVENTING_DELIVERY_TIMEOUT")
-    commit_interval: Seconds = Field(default=0.1, alias="PAR_EVENTING_COMMIT_INTERVAL")
+    max_in_flight: int = Field(default=64, ge=1, alias="PAR_EVENTING_MAX_IN_FLIGHT")
+    delivery_timeout: Seconds = Field(default=600.0, gt=0, alias="PAR_EVENTING_DELIVERY_TIMEOUT")
+    commit_interval: Seconds = Field(default=0.1, gt=0, alias="PAR_EVENTING_COMMIT_INTERVAL")
     # Where clients reach the ingress (Broker status.address.url); default http://127.0.0.1:{PORT}.
     ingress_url: str | None = Field(default=None, alias="PAR_EVENTING_INGRESS_URL")
     # How long the broker may hold an empty fetch. 0: chosen for the broker (eventing.dispatcher
     # .Dispatcher.start): 500 on Kafka, which answers as soon as a record arrives; 25 on Tansu.
-    fetch_max_wait_ms: Millis = Field(default=0, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
+    fetch_max_wait_ms: Millis = Field(default=0, ge=0, alias="PAR_EVENTING_FETCH_MAX_WAIT_MS")
     # The built-in dead-letter store (a SQLite file): set, `/dead-letters` serves it and it takes the
     # dead letters of every Trigger without a deadLetterSink (par up sets it in its data folder).
     dead_letters: Path | None = Field(default=None, alias="PAR_EVENTING_DEAD_LETTERS")

@@ -26,7 +26,7 @@ class GatewaySettings(BaseSettings):
     # Address to bind.
     host: str = "127.0.0.1"
     # Port to bind.
-    port: int = Field(8080, validation_alias=AliasChoices("PORT", "PAR_GATEWAY_PORT"))
+    port: int = Field(8080, ge=1, le=65535, validation_alias=AliasChoices("PORT", "PAR_GATEWAY_PORT"))
     # DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
 

@@ -28,14 +28,16 @@ class RegistrySettings(BaseSettings):
     sqlite_connections: int = Field(
         2, ge=1, description="SQLite connections: each is a thread, and more threads only contend for the GIL"
     )
-    db_timeout: Seconds = Field(5.0, description="Seconds to wait for the database before answering 503")
+    db_timeout: Seconds = Field(
+        5.0, gt=0, description="Seconds to wait for the database before answering 503"
+    )
     read_cache_seconds: Seconds = Field(
         1.0,
         ge=0,
         description="How long GET of an agent may be served from memory (0: never); see readcache.py",
     )
     auth_cache_seconds: Seconds = Field(
-        2.0, description="How long a verified key is trusted without a lookup"
+        2.0, ge=0, description="How long a verified key is trusted without a lookup"
     )
     admin_key: str | None = Field(None, description="A par_ key to use as the admin key (else generated)")
     gateway_key: str | None = Field(
@@ -77,14 +79,14 @@ class RegistrySettings(BaseSettings):
         description="The ResourceQuota's `hard` per agent namespace (JSON)",
     )
     kafka_broker_config: str = Field("kafka-broker-config", description="ConfigMap of Kafka-class Brokers")
-    max_package_bytes: Bytes = Field(200 * 1024 * 1024, description="Largest APKG upload accepted")
+    max_package_bytes: Bytes = Field(200 * 1024 * 1024, ge=1, description="Largest APKG upload accepted")
     max_revision_timeout_seconds: WholeSeconds = Field(
         600, ge=1, description="config-defaults max-revision-timeout-seconds (Knative: 600)"
     )
     container_concurrency_max_limit: int = Field(
         1000, ge=1, description="config-defaults container-concurrency-max-limit (Knative: 1000)"
     )
-    watch_seconds: Seconds = Field(600.0, description="How long a deploy is watched for readiness")
+    watch_seconds: Seconds = Field(600.0, gt=0, description="How long a deploy is watched for readiness")
 
     # The console (registry.console).
     gateway_url: str | None = Field(

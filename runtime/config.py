@@ -93,11 +93,11 @@ class RuntimeSettings(BaseSettings):
     )
 
     graceful_shutdown_timeout: Seconds = Field(
-        default=30.0, validation_alias="GRACEFUL_SHUTDOWN_TIMEOUT_SEC",
+        default=30.0, ge=0, validation_alias="GRACEFUL_SHUTDOWN_TIMEOUT_SEC",
         description="After SIGTERM, how long requests in flight may finish",
     )
     request_timeout: Seconds = Field(
-        default=300.0, validation_alias="PAR_REQUEST_TIMEOUT_SEC",
+        default=300.0, gt=0, validation_alias="PAR_REQUEST_TIMEOUT_SEC",
         description="A handler running longer answers 504 timeout",
     )
     work_dir: Path = Field(
@@ -107,27 +107,28 @@ class RuntimeSettings(BaseSettings):
 
     # Untrusted-package limits (see runtime.apkg.Limits).
     max_package_bytes: Bytes = Field(
-        default=200 * MiB, validation_alias="PAR_APKG_MAX_BYTES", description="Largest package accepted"
+        default=200 * MiB, ge=1, validation_alias="PAR_APKG_MAX_BYTES", description="Largest package accepted"
     )
     max_unpacked_bytes: Bytes = Field(
-        default=1024 * MiB, validation_alias="PAR_APKG_MAX_UNPACKED_BYTES",
+        default=1024 * MiB, ge=1, validation_alias="PAR_APKG_MAX_UNPACKED_BYTES",
         description="Largest total size once extracted",
     )
     max_files: int = Field(
-        default=10_000, validation_alias="PAR_APKG_MAX_FILES", description="Most files a package may hold"
+        default=10_000, ge=1, validation_alias="PAR_APKG_MAX_FILES",
+        description="Most files a package may hold",
     )
     max_ratio: float = Field(
-        default=100.0, validation_alias="PAR_APKG_MAX_RATIO",
+        default=100.0, ge=1, validation_alias="PAR_APKG_MAX_RATIO",
         description="Largest compression ratio (zip bombs)",
     )
 
     # PACKAGE_URL download.
     download_timeout: Seconds = Field(
-        default=30.0, validation_alias="PAR_PACKAGE_URL_TIMEOUT_SEC",
+        default=30.0, gt=0, validation_alias="PAR_PACKAGE_URL_TIMEOUT_SEC",
         description="Timeout of one PACKAGE_URL download attempt",
     )
     download_retries: int = Field(
-        default=3, validation_alias="PAR_PACKAGE_URL_RETRIES",
+        default=3, ge=0, validation_alias="PAR_PACKAGE_URL_RETRIES",
         description="Download attempts before giving up",
     )
 

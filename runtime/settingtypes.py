@@ -156,7 +156,9 @@ def describe(error: ValidationError | SettingsError, settings: type[BaseSettings
         variable = next((n for n in names if _set(n, settings)), names[0])
         message = str(item["msg"]).removeprefix("Value error, ")
         secret = any(word in variable.upper() for word in ("KEY", "TOKEN", "PASSWORD", "SECRET"))
-        shown = "a value not shown" if secret else _shown(item.get("input"))
+        raw = next((v for k, v in os.environ.items() if k.upper() == variable.upper()), None)
+        given = raw if raw is not None and len(item["loc"]) <= 1 else item.get("input")  # as written
+        shown = "a value not shown" if secret else _shown(given)
         problems.append(f"{variable}: {message} (got {shown})" if variable else message)
     return "invalid setting " + "; ".join(problems)
 

@@ -166,3 +166,72 @@ def test_the_settings_reference_is_current(monkeypatch: pytest.MonkeyPatch) -> N
     text = reference()
     assert all(f"`{env_names(cls, n, f)[0]}`" in text for cls, n, f in (p.values for p in FIELDS))
     assert (ROOT / "docs" / "settings.md").read_text() == text, "run scripts/settings_reference.py"
+
+
+NUMERIC = re.compile(r"\b(int|float)\b")
+
+
+def _bounds(field: FieldInfo) -> dict[str, float]:
+    """The field's numeric range (pydantic Field constraints), from the field or its tuple's items."""
+    import annotated_types as at
+
+    found: dict[str, float] = {}
+    metadata = list(field.metadata)
+    for arg in getattr(field.annotation, "__args__", ()):  # tuple[Port, ...]
+        metadata += list(getattr(arg, "__metadata__", ()))
+    for meta in metadata:
+        for kind in ("gt", "ge", "lt", "le"):
+            if isinstance(meta, getattr(at, kind.capitalize())):
+                found[kind] = getattr(meta, kind)
+        if isinstance(meta, FieldInfo):
+            found.update(_bounds(meta))
+    return found
+
+
+@pytest.mark.parametrize(("cls", "name", "field"), FIELDS)
+def test_every_numeric_setting_has_its_range(
+    cls: type[BaseSettings], name: str, field: FieldInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: `PAR_MAX_INSTANCES_PER_REVISION=-3` started and hung every invoke. Every count,
+    duration, size, ratio and port says what it can work with; out of range is the same one line
+    naming the variable as a bad duration is."""
+    if not NUMERIC.search(str(field.annotation)):
+        return
+    variable = env_names(cls, name, field)[0]
+    bounds = _bounds(field)
+    assert "ge" in bounds or "gt" in bounds, f"{variable} takes any number: give it a range (Field(ge=...))"
+    below = bounds["gt"] if "gt" in bounds else bounds["ge"] - 1
+    outside = [below] + ([bounds["le"] + 1] if "le" in bounds else [])
+    for value in outside:
+        text = str(int(value)) if float(value).is_integer() else str(value)
+        if _kind(field) == "size" and value < 0:
+            continue  # a size is never negative: parse_size refuses it already
+        with pytest.raises(ValidationError) as refused:
+            _build(cls, variable, text, monkeypatch)
+        line = describe(refused.value, cls)
+        assert "\n" not in line and line.startswith(f"invalid setting {variable}: "), line
+        assert repr(text) in line and ("greater" in line or "less" in line), line
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        (["-m", "cli.main", "up", "--port", "0"], "PAR_MAX_INSTANCES_PER_REVISION", "-3"),
+        (["-m", "cli.main", "up", "--port", "0"], "PAR_OUTBOUND_PORTS", "53,70000"),
+        (["-m", "runtime"], "PAR_APKG_MAX_FILES", "0"),
+        (["-m", "cli.main", "gateway", "serve"], "PAR_GATEWAY_UPSTREAM_MAX_CONNECTIONS", "0"),
+        (["-m", "cli.main", "eventing", "serve"], "PAR_EVENTING_MAX_IN_FLIGHT", "0"),
+        (["-m", "cli.main", "registry", "serve"], "PAR_DB_TIMEOUT", "-1"),
+    ],
+)
+def test_an_out_of_range_value_is_one_line_and_exit_2(
+    command: list[str], variable: str, value: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, variable: value, "PAR_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, *command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and f"invalid setting {variable}: " in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
