@@ -82,7 +82,7 @@ class Deployment(Base):
     container_concurrency: Mapped[int] = mapped_column(Integer, default=0)
     timeout_seconds: Mapped[int] = mapped_column(Integer, default=300)
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # {"requests": {"cpu": "100m"}, "limits": {"memory": "256Mi"}}: as asked (registry/resources.py)
+    # {"requests": {"cpu": "100m"}, "limits": {"memory": "256Mi"}}: as asked (registry/knative/resources.py)
     resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     broker: Mapped[str | None] = mapped_column(String(63), nullable=True)
     cluster_local: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry.backends.base import BackendError, BackendRejected
+from registry.backends.errors import BackendError, BackendRejected
 from runtime.problem import MEDIA_TYPE, problem
 
 log = logging.getLogger("registry.problems")

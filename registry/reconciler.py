@@ -20,22 +20,15 @@ from collections.abc import Iterator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import admission, manifests
 from registry.artifacts import ArtifactStore
-from registry.backends.base import (
-    BackendError,
-    DeployBackend,
-    DeploymentSpec,
-    DeploymentStatus,
-    Resources,
-    Scaling,
-    TriggerSpec,
-    VersionTarget,
-)
+from registry.backends.base import DeployBackend
+from registry.backends.errors import BackendError
 from registry.db import Database
+from registry.knative import admission, manifests
+from registry.knative.naming import revision_name, target_revision, target_tag
 from registry.models import Agent, Deployment, Trigger, Version
-from registry.naming import revision_name, target_revision, target_tag
 from registry.settings import RegistrySettings
+from registry.spec import DeploymentSpec, DeploymentStatus, Resources, Scaling, TriggerSpec, VersionTarget
 
 log = logging.getLogger("registry.reconciler")
 RESYNC_TRIGGERS_AT_ONCE = 16

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from registry.naming import agent_name_problem
+from registry.knative.naming import agent_name_problem
 from runtime import quantity
 
 DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
@@ -141,7 +141,7 @@ class DeployRequest(BaseModel):
     max_scale: int | None = Field(None, ge=0)
     target: int | None = Field(None, ge=1)
     container_concurrency: int = Field(0, ge=0)
-    timeout_seconds: int = Field(300, ge=1)  # at most the cluster's max (registry.admission)
+    timeout_seconds: int = Field(300, ge=1)  # at most the cluster's max (registry.knative.admission)
     env: dict[str, str] = {}
     resources: ResourcesIn | None = None  # at most PAR_MAX_CPU_LIMIT / PAR_MAX_MEMORY_LIMIT
     broker: DnsLabel | None = "default"

@@ -230,8 +230,8 @@ def timed_gets(url: str, headers: dict[str, str], count: int) -> list[float]:
 
 
 def bench_manifests(agents: int) -> dict[str, object]:
-    from registry import manifests
-    from registry.backends.base import DeploymentSpec, Scaling, VersionTarget
+    from registry.knative import manifests
+    from registry.spec import DeploymentSpec, Scaling, VersionTarget
 
     specs = [
         DeploymentSpec(

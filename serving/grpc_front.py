@@ -1,6 +1,6 @@
 """The local gRPC way in: `pixell.agent.AgentService` for every agent on this machine, one port.
 
-The one-machine twin of the `{agent}-grpc` Knative Service (registry/grpc_variant.py). A caller
+The one-machine twin of the `{agent}-grpc` Knative Service (registry/knative/grpc_variant.py). A caller
 of the original runtime's gRPC service dials this port and names the agent in the metadata key
 `x-par-agent` (`agent`, or `namespace/agent`; the namespace defaults to `default`). Each call is
 held by the activator like any request (scale from zero included) and passed, as protobuf over

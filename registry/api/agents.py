@@ -20,8 +20,8 @@ from registry.api.views import (
     keyset_page,
     version_out,
 )
+from registry.knative.naming import agent_name_problem
 from registry.models import Agent, Deployment, Version
-from registry.naming import agent_name_problem
 from registry.problems import Problem
 from registry.queries import ensure_namespace, load_agent
 from registry.schemas import AgentCreate, AgentOut, AgentPatch, Page, VersionOut

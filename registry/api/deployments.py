@@ -6,15 +6,15 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from registry import admission, resources
 from registry.api.deps import Admin, Session, State
 from registry.api.views import NamespacePath, deployment_out
-from registry.backends.base import Resources
+from registry.knative import admission, resources
 from registry.models import Agent, Deployment, Trigger, Version
 from registry.problems import Problem
 from registry.queries import load_agent
 from registry.reconciler import trigger_spec
 from registry.schemas import DeploymentOut, DeployRequest, TrafficRequest
+from registry.spec import Resources
 
 router = APIRouter(tags=["deployments"])
 HISTORY_DEPTH = 20
@@ -168,7 +168,7 @@ async def manifests(
     name: str, state: State, session: Session, _: Admin, namespace: str = NamespacePath
 ) -> PlainTextResponse:
     """The Knative objects for this agent (Service, its Triggers, the Broker) as one YAML stream."""
-    from registry import manifests as gen
+    from registry.knative import manifests as gen
 
     agent = await load_agent(session, namespace, name)
     deployment = await session.get(Deployment, agent.id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from registry import admission
 from registry.api.deps import Admin, Session, State
 from registry.api.views import CursorQuery, LimitQuery, NamespacePath, keyset_page
+from registry.knative import admission
 from registry.models import Trigger
 from registry.problems import Problem
 from registry.queries import ensure_namespace

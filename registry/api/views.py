@@ -14,8 +14,8 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from registry.knative.naming import target_revision, target_tag
 from registry.models import Agent, Deployment, Version
-from registry.naming import target_revision, target_tag
 from registry.problems import Problem
 from registry.schemas import AgentOut, DeploymentOut, ResourcesOut, StatusOut, TrafficTargetOut, VersionOut
 

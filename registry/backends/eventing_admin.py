@@ -1,7 +1,7 @@
 """Triggers created in the registry, applied live to the local eventing admin API.
 
 The admin API takes the real Knative objects (brief contract 6), so the objects sent are the
-ones `par manifests` prints for a cluster (`registry.manifests.trigger` / `.broker`).
+ones `par manifests` prints for a cluster (`registry.knative.manifests.trigger` / `.broker`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from registry import manifests
-from registry.backends.base import BackendError, TriggerSpec
+from registry.backends.errors import BackendError
+from registry.knative import manifests
+from registry.spec import TriggerSpec
 
 _API = "/apis/eventing.knative.dev/v1/namespaces/{namespace}/{kind}/{name}"
 

@@ -1,7 +1,7 @@
 """Knative backend: server-side apply of the generated objects through the official `kubernetes`
 client (field manager `par-registry`), delete on undeploy, and a watch of the Service's
 conditions (`Ready`, `ConfigurationsReady`, `RoutesReady`) mapped to registry status and URL.
-A namespace's first agent also applies its tenancy objects (`registry.tenancy`: NetworkPolicy,
+A namespace's first agent also applies its tenancy objects (`registry.knative.tenancy`: NetworkPolicy,
 ResourceQuota, LimitRange) unless `PAR_TENANT_OBJECTS=false`.
 
 The client is synchronous, so calls run in worker threads; a watch streams in a thread and
@@ -39,18 +39,11 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from registry import manifests, tenancy
-from registry.backends.base import (
-    BackendError,
-    BackendRejected,
-    Condition,
-    DeployBackend,
-    DeploymentSpec,
-    DeploymentStatus,
-    Phase,
-    TriggerSpec,
-)
+from registry.backends.base import DeployBackend
+from registry.backends.errors import BackendError, BackendRejected
+from registry.knative import manifests, tenancy
 from registry.settings import RegistrySettings
+from registry.spec import Condition, DeploymentSpec, DeploymentStatus, Phase, TriggerSpec
 
 T = TypeVar("T")
 APPLY = "application/apply-patch+yaml"

@@ -11,14 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from gateway.hosts import agent_host
-from registry.backends.base import (
-    Condition,
-    DeployBackend,
-    DeploymentSpec,
-    DeploymentStatus,
-    Phase,
-    TriggerSpec,
-)
+from registry.backends.base import DeployBackend
+from registry.spec import Condition, DeploymentSpec, DeploymentStatus, Phase, TriggerSpec
 
 _READY = (
     Condition(type="ConfigurationsReady", status="True"),

@@ -35,7 +35,7 @@ def manifests(
 ) -> None:
     """Print the Knative Service, Broker and Triggers for a package or a deployed agent.
 
-    Offline, the objects are checked against Knative's webhook rules first (registry.admission),
+    Offline, the objects are checked against Knative's webhook rules first (registry.knative.admission),
     so what is printed is what a cluster accepts."""
     path = Path(target)
     if not (path.suffix == ".apkg" or path.is_file()):
@@ -48,12 +48,12 @@ def manifests(
         return
     import dataclasses
 
-    from registry import admission
-    from registry import manifests as gen
-    from registry.backends.base import DeploymentSpec, Scaling, VersionTarget
     from registry.client import DEFAULT_URL
-    from registry.naming import revision_name, traffic_tag
+    from registry.knative import admission
+    from registry.knative import manifests as gen
+    from registry.knative.naming import revision_name, traffic_tag
     from registry.settings import RegistrySettings
+    from registry.spec import DeploymentSpec, Scaling, VersionTarget
     from runtime import apkg
 
     if not path.is_file():
@@ -95,7 +95,7 @@ def manifests(
         options = dataclasses.replace(options, image=image)
     objects = gen.for_agent(spec, (), options)
     if grpc:
-        from registry.grpc_variant import grpc_service
+        from registry.knative.grpc_variant import grpc_service
 
         objects.append(grpc_service(spec, options))
     try:

@@ -2,6 +2,9 @@
 
 runtime < gateway, eventing < serving < registry < cli. A component may import a lower one (and
 `serving` only through its public module `serving`), never a higher one or one of its own rank.
+Inside `registry`, the floors below everything else hold the same way: the spec types and settings
+(`registry.spec`, `registry.settings`) < Knative's object model (`registry.knative`) < the rest
+(database, auth, API, backends, CLI).
 Every import counts: module level, inside functions, and under `TYPE_CHECKING`.
 """
 
@@ -17,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RANK = {"runtime": 0, "gateway": 1, "eventing": 1, "serving": 2, "registry": 3, "cli": 4}
 PUBLIC_ONLY = {"serving"}  # imported from other components only as the package itself
+# Floors inside `registry` (a module or a package); what no floor names is above them all.
+REGISTRY_FLOORS = {"registry.spec": 0, "registry.settings": 0, "registry.knative": 1}
 
 
 def _modules() -> dict[str, Path]:
@@ -97,6 +102,36 @@ def test_imports_point_down(component: str) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def _registry_floor(name: str) -> tuple[str | None, int]:
+    """The floor a registry module stands on (and the module or package that names it)."""
+    for unit, floor in REGISTRY_FLOORS.items():
+        if name == unit or name.startswith(unit + "."):
+            return unit, floor
+    return None, len(set(REGISTRY_FLOORS.values()))
+
+
+def test_the_registry_floors_exist() -> None:
+    assert all(unit in MODULES for unit in REGISTRY_FLOORS), sorted(set(REGISTRY_FLOORS) - set(MODULES))
+
+
+@pytest.mark.parametrize("unit", sorted(REGISTRY_FLOORS))
+def test_registry_floors_import_nothing_above_them(unit: str) -> None:
+    """Knative's object model (and the spec types under it) import nothing of the database, auth,
+    API, backends or CLI: they may import only their own package and the floors below theirs."""
+    wrong = []
+    for name, path in MODULES.items():
+        if _registry_floor(name)[0] != unit:
+            continue
+        floor = REGISTRY_FLOORS[unit]
+        for target, line in _imports(name, path):
+            if target.split(".")[0] != "registry":
+                continue
+            other, other_floor = _registry_floor(target)
+            if other != unit and other_floor >= floor:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {target} (not below {unit})")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_no_import_cycles() -> None:
     """Tarjan's strongly connected components over the module graph: each must be one module."""
     index: dict[str, int] = {}
@@ -137,3 +172,6 @@ def test_the_checker_sees_a_planted_upward_import_and_cycle() -> None:
     assert "serving" in GRAPH["registry.backends.local"]
     assert "serving.activator" in GRAPH["serving.controller"]
     assert "gateway.resolver" in GRAPH["serving.activator"]
+    assert "registry.knative.manifests" in GRAPH["registry.knative.tenancy"]
+    assert "registry.spec" in GRAPH["registry.knative.manifests"]
+    assert _registry_floor("registry.backends.base") == (None, 2)

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import yaml
 
-from registry.backends.base import DeploymentSpec, TriggerSpec
 from registry.backends.recording import RecordingBackend
+from registry.spec import DeploymentSpec, TriggerSpec
 from tests.support.apkgs import repack
 from tests.support.registry import RunningRegistry, run_registry
 

@@ -24,18 +24,10 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from registry.backends.base import (
-    BackendError,
-    BackendRejected,
-    DeploymentSpec,
-    DeploymentStatus,
-    Phase,
-    Scaling,
-    TriggerSpec,
-    VersionTarget,
-)
+from registry.backends.errors import BackendError, BackendRejected
 from registry.backends.knative import KnativeBackend
 from registry.settings import RegistrySettings
+from registry.spec import DeploymentSpec, DeploymentStatus, Phase, Scaling, TriggerSpec, VersionTarget
 from tests.support.fake_kube_api import FakeKubeAPI, running_fake_kube_api
 from tests.support.kube_apiserver import CONTROLLER, KubeAPIServer
 from tests.support.net import free_port

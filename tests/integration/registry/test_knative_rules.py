@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from registry import admission, manifests
-from registry.backends.base import DeploymentSpec
 from registry.backends.recording import RecordingBackend
+from registry.knative import admission, manifests
 from registry.settings import RegistrySettings
+from registry.spec import DeploymentSpec
 from tests.integration.registry.test_api import assert_problem, upload
 from tests.integration.registry.test_cli import par
 from tests.support.knative_defaults import knative_defaulted

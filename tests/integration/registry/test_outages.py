@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry.backends.base import BackendError, BackendRejected, DeploymentSpec, DeploymentStatus
+from registry.backends.errors import BackendError, BackendRejected
 from registry.backends.recording import RecordingBackend
 from registry.settings import RegistrySettings
+from registry.spec import DeploymentSpec, DeploymentStatus
 from tests.support.postgres import start_postgres
 from tests.support.registry import run_registry
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry.backends.base import TriggerSpec
 from registry.backends.eventing_admin import EventingAdmin
 from registry.backends.recording import RecordingBackend
 from registry.settings import RegistrySettings
+from registry.spec import TriggerSpec
 from tests.integration.registry.test_api import assert_problem
 from tests.integration.registry.test_cli import par
 from tests.support.net import free_port, stop_process, wait_http

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from registry import manifests
+from registry.knative import manifests
 from tests.support.dockerfile import knative_objects
 from tests.support.kube_schemas import validate_core, validate_knative
 

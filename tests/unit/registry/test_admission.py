@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from registry import admission, manifests
-from registry.backends.base import DeploymentSpec, TriggerSpec, VersionTarget
+from registry.knative import admission, manifests
+from registry.spec import DeploymentSpec, TriggerSpec, VersionTarget
 
 SHA = "d" * 64
 Obj = dict[str, Any]

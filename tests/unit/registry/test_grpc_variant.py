@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from registry import admission
-from registry.grpc_variant import GRPC_PORT, grpc_service
+from registry.knative import admission
+from registry.knative.grpc_variant import GRPC_PORT, grpc_service
 from registry.settings import RegistrySettings
 from tests.support.apkgs import zip_folder
 from tests.support.kube_schemas import as_pod, validate_core, validate_knative

@@ -12,8 +12,8 @@ import copy
 
 import pytest
 
-from registry import manifests
-from registry.backends.base import DeploymentSpec, Scaling, VersionTarget
+from registry.knative import manifests
+from registry.spec import DeploymentSpec, Scaling, VersionTarget
 from tests.support.knative_defaults import FACTS, KNATIVE_SNAPSHOT, knative_defaulted
 
 SHA = "c" * 64

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from registry.backends.base import Phase
 from registry.backends.knative import status_from_service
+from registry.spec import Phase
 
 
 def _service(conditions: list[dict], generation: int = 2, observed: int = 2, url: str | None = None) -> dict:

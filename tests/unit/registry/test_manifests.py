@@ -6,8 +6,8 @@ import jsonschema
 import pytest
 import yaml
 
-from registry import manifests
-from registry.backends.base import DeploymentSpec, Scaling, TriggerSpec, VersionTarget
+from registry.knative import manifests
+from registry.spec import DeploymentSpec, Scaling, TriggerSpec, VersionTarget
 from tests.support.kube_schemas import as_pod, validate_core, validate_knative
 
 SHA1, SHA2 = "a" * 64, "b" * 64

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from registry.admission import check_service
-from registry.naming import MAX_AGENT_NAME, agent_name_problem, revision_name, traffic_tag
+from registry.knative.admission import check_service
+from registry.knative.naming import MAX_AGENT_NAME, agent_name_problem, revision_name, traffic_tag
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 VERSIONS = ["0.1.0", "1.0.0-RC.1", "2024.12.31-build.7+sha.5114f85", "9" * 64]

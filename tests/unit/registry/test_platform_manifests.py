@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from registry import manifests
+from registry.knative import manifests
 from tests.support.kube_schemas import validate_core
 
 FOLDER = Path(__file__).resolve().parents[3] / "knative" / "registry"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry import manifests, resources
-from registry.backends.base import DeploymentSpec, Resources, VersionTarget
+from registry.knative import manifests, resources
+from registry.spec import DeploymentSpec, Resources, VersionTarget
 from tests.support.kube_schemas import as_pod, validate_core, validate_knative
 
 DEFAULTS = Resources(requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"})

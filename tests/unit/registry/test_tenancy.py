@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from registry import tenancy
+from registry.knative import tenancy
 from registry.settings import RegistrySettings
 from tests.support.kube_schemas import validate_core
 

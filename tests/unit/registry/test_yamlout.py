@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from registry.yamlout import dump_all
+from registry.knative.yamlout import dump_all
 
 TRICKY = [
     "",

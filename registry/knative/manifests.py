@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry import resources, yamlout
-from registry.backends.base import DeploymentSpec, Resources, TriggerSpec
+from registry.knative import resources, yamlout
 from registry.settings import RegistrySettings
+from registry.spec import DeploymentSpec, Resources, TriggerSpec
 
 SERVING = "serving.knative.dev/v1"
 EVENTING = "eventing.knative.dev/v1"

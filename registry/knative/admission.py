@@ -1,6 +1,6 @@
 """What Knative's admission webhooks would refuse, refused by PAR before anything is stored.
 
-The registry checks the very objects it would apply (`registry.manifests`), so a refusal names
+The registry checks the very objects it would apply (`registry.knative.manifests`), so a refusal names
 the field as Knative names it (`spec.template.spec.containerConcurrency`) with Knative's message
 (`expected 0 <= 2000 <= 1000`). Services follow knative/serving's webhook (`ValidateObjectMetadata`,
 `ValidateRevisionName`, `autoscaling.ValidateAnnotations`, `ValidateContainerConcurrency`,

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from registry import resources
-from registry.backends.base import Resources
-from registry.manifests import FIELD_MANAGER
+from registry.knative import resources
+from registry.knative.manifests import FIELD_MANAGER
 from registry.settings import RegistrySettings
+from registry.spec import Resources
 
 Obj = dict[str, Any]
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace (1.22+)

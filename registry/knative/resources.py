@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from registry.backends.base import Resources
 from registry.settings import RegistrySettings
+from registry.spec import Resources
 from runtime import quantity
 
 NAMES = ("cpu", "memory")

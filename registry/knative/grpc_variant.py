@@ -12,9 +12,9 @@ readiness probe is a TCP connect, as the port opens once the package is loaded. 
 
 from __future__ import annotations
 
-from registry import manifests
-from registry.backends.base import DeploymentSpec
-from registry.naming import revision_name
+from registry.knative import manifests
+from registry.knative.naming import revision_name
+from registry.spec import DeploymentSpec
 
 GRPC_PORT = 50051  # the original runtime's A2A_PORT default
 SUFFIX = "-grpc"
