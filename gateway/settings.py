@@ -39,7 +39,7 @@ class GatewaySettings(BaseSettings):
 
     # Policy feed: the registry snapshot (contract 4) or a static file of the same shape.
     registry_url: str | None = Field(None, validation_alias=AliasChoices("PAR_REGISTRY_URL"))
-    # The registry's admin key for the snapshot feed.
+    # The registry key for the snapshot feed: a gateway key (`par keys create --gateway`), or an admin key.
     registry_key: str | None = Field(
         None, validation_alias=AliasChoices("PAR_GATEWAY_REGISTRY_KEY", "PAR_API_KEY", "PAR_ADMIN_KEY")
     )
