@@ -48,6 +48,9 @@ def template_config(spec: DeploymentSpec) -> str:
     if spec.resources != Resources():
         include.add("resources")
     fields = spec.model_dump(include=include, mode="json")
+    # Visibility is a label of the Service, not of its template: changing it needs no new revision
+    # (nor new pods). Always False here, so that earlier digests stay as they were.
+    fields["cluster_local"] = False
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -93,6 +93,10 @@ def manifests(
     options = gen.options_from(settings)
     if image:
         options = dataclasses.replace(options, image=image)
+    # Offline there is no record of earlier revisions: the name carries the template's digest, so
+    # re-applying the version with another setting is a new revision, the same settings the same one.
+    named = revision_name(agent, version, gen.template_digest(gen.service(spec, options)))
+    spec = spec.model_copy(update={"versions": (spec.versions[0].model_copy(update={"revision": named}),)})
     objects = gen.for_agent(spec, (), options)
     if grpc:
         from registry.knative.grpc_variant import grpc_service

@@ -16,6 +16,8 @@ the newest version that takes traffic, earlier ones are addressed by name in `tr
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +124,15 @@ def service(spec: DeploymentSpec, options: ManifestOptions = ManifestOptions()) 
     }
 
 
+def template_digest(service_obj: Obj) -> str:
+    """8 hex digits of a Service's revision template without its name: whatever would make Knative
+    refuse the template under an existing revision name (image, env, scaling, resources) changes
+    it, and what lives outside the template (visibility, traffic) does not."""
+    template = copy.deepcopy(service_obj["spec"]["template"])
+    template["metadata"].pop("name", None)
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def _container(env: dict[str, str], resolved: Resources, options: ManifestOptions) -> Obj:
     return {
         "name": "runtime",
@@ -193,9 +204,11 @@ def trigger(spec: TriggerSpec) -> Obj:
 def for_agent(
     spec: DeploymentSpec, triggers: Sequence[TriggerSpec] = (), options: ManifestOptions = ManifestOptions()
 ) -> list[Obj]:
-    """The Broker (if the agent has one), the agent's Service, then the Triggers delivering to it."""
+    """The Brokers the Triggers need, the agent's Service, then the Triggers delivering to it.
+    The agent's own K_SINK broker is not among them unless a Trigger names it: a Service alone
+    applies on a cluster with Knative Serving only (no kind Broker without Eventing)."""
     objects: list[Obj] = []
-    brokers = {t.broker for t in triggers} | ({spec.broker} if spec.broker else set())
+    brokers = {t.broker for t in triggers}
     objects += [broker(spec.namespace, name, options) for name in sorted(brokers)]
     objects.append(service(spec, options))
     objects += [trigger(t) for t in triggers]

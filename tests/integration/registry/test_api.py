@@ -237,6 +237,21 @@ def test_triggers(registry: RunningRegistry) -> None:
     assert ("delete_trigger", ("default", "on-order")) in registry.backend.calls  # type: ignore[attr-defined]
 
 
+def test_a_visibility_change_keeps_the_revision(registry: RunningRegistry, demo_apkg_kit: Path) -> None:
+    """`--cluster-local` is a label of the Service, not of its template: no new revision (no new
+    pods, no cold start); another setting of the template still names a new one."""
+    with registry.client() as c:
+        upload(c, demo_apkg_kit)
+        first = c.put(f"{NS}/agents/demo-agent/deployment", json={"max_scale": 3}).json()
+        local = c.put(f"{NS}/agents/demo-agent/deployment", json={"cluster_local": True})
+        assert local.status_code == 200, local.text
+        assert local.json()["traffic"][0]["revision"] == first["traffic"][0]["revision"] == "demo-agent-0-1-0"
+        assert isinstance(registry.backend, RecordingBackend)
+        assert registry.backend.deployments[("default", "demo-agent")].cluster_local is True
+        scaled = c.put(f"{NS}/agents/demo-agent/deployment", json={"max_scale": 4}).json()
+        assert scaled["traffic"][0]["revision"] == "demo-agent-0-1-0-g3"
+
+
 def test_manifests_of_a_deployed_agent(registry: RunningRegistry, demo_apkg_kit: Path) -> None:
     with registry.client() as c:
         upload(c, demo_apkg_kit)

@@ -167,17 +167,35 @@ def test_manifests_offline_for_a_package(demo_apkg_kit: Path, tmp_path: Path) ->
         None, "manifests", str(demo_apkg_kit), "--max-scale", "4", "--image", "example.org/par-runtime:test"
     )
     objects = list(yaml.safe_load_all(out.stdout))
-    assert [o["kind"] for o in objects] == ["Broker", "Service"]
+    assert [o["kind"] for o in objects] == ["Service"]  # applies without Knative Eventing
     for obj in objects:
         validate_knative(obj)
-    container = objects[1]["spec"]["template"]["spec"]["containers"][0]
+    container = objects[0]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert container["image"] == "example.org/par-runtime:test"
     assert env["PACKAGE_URL"].endswith(f"/v1/artifacts/{env['PACKAGE_SHA256']}")
     assert (
-        objects[1]["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "4"
+        objects[0]["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "4"
     )
     junk = tmp_path / "junk.apkg"
     junk.write_bytes(b"nope")
     bad = par(None, "manifests", str(junk), check=False)
     assert bad.returncode == 1 and "not_a_zip" in bad.stderr
+
+
+def _offline_revision(apkg: Path, *flags: str) -> tuple[str, str]:
+    objects = list(yaml.safe_load_all(par(None, "manifests", str(apkg), *flags).stdout))
+    service = next(o for o in objects if o["kind"] == "Service")
+    return service["spec"]["template"]["metadata"]["name"], service["spec"]["traffic"][0]["revisionName"]
+
+
+def test_offline_manifests_name_a_new_revision_whenever_the_template_changes(demo_apkg_kit: Path) -> None:
+    """Knative refuses a changed template under an existing revision name ("Saw the following
+    changes without a name change"): re-applying the version with another max-scale or K_SINK
+    must name another revision; the same settings, or a visibility change, the same one."""
+    first = _offline_revision(demo_apkg_kit, "--max-scale", "3")
+    assert first[0] == first[1] and first[0].startswith("demo-agent-0-1-0-")
+    assert _offline_revision(demo_apkg_kit, "--max-scale", "3") == first
+    assert _offline_revision(demo_apkg_kit, "--max-scale", "4")[0] != first[0]
+    assert _offline_revision(demo_apkg_kit, "--max-scale", "3", "--broker", "orders")[0] != first[0]
+    assert _offline_revision(demo_apkg_kit, "--max-scale", "3", "--cluster-local") == first
