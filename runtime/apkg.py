@@ -272,6 +272,14 @@ def _read_deploy(zf: zipfile.ZipFile, names: set[str]) -> dict[str, Any]:
 
 
 def _check_entry_points(zf: zipfile.ZipFile, names: set[str], manifest: AgentManifest) -> None:
+    if not (manifest.entrypoint or manifest.rest or manifest.a2a or manifest.ui or manifest.http_server):
+        # what `pixell build` refuses ("Entrypoint is required when no surfaces are configured"):
+        # deployed, it would be Ready and answer nothing
+        raise ApkgError(
+            "no_surfaces",
+            f"{MANIFEST} declares no entrypoint and no surface (rest, a2a, ui, http_server): "
+            "nothing to serve",
+        )
     if manifest.rest and ":" not in manifest.rest.entry and not manifest.entrypoint:
         raise ApkgError(
             "entrypoint_unresolved",
