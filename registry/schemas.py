@@ -59,6 +59,11 @@ class StatusOut(BaseModel):
     message: str | None = None
 
 
+class ServingOut(BaseModel):
+    version: str
+    percent: int
+
+
 class AgentOut(BaseModel):
     namespace: str
     name: str
@@ -66,7 +71,8 @@ class AgentOut(BaseModel):
     rate: float | None
     burst: int | None
     created_at: datetime
-    latest_version: str | None = None
+    latest_version: str | None = None  # the newest upload, deployed or not
+    serving: list[ServingOut] = []  # the versions taking traffic (percent > 0), oldest upload first
     status: StatusOut = StatusOut(phase="absent")
 
 

@@ -96,6 +96,7 @@ _AGENT_WITH_STATUS = (
         Deployment.url,
         Deployment.conditions,
         Deployment.last_error,
+        Deployment.traffic,
     )
     .outerjoin(Deployment, Deployment.agent_id == Agent.id)
     .where(Agent.namespace == bindparam("namespace"), Agent.name == bindparam("name"))

@@ -76,6 +76,7 @@ class StatusFields(Protocol):
     url: str | None
     conditions: Any
     last_error: str | None
+    traffic: Any
 
 
 class AgentFields(Protocol):
@@ -107,6 +108,11 @@ def agent_out(agent: AgentFields, latest: str | None, deployment: StatusFields |
         burst=agent.burst,
         created_at=agent.created_at,
         latest_version=latest,
+        serving=[
+            {"version": t["version"], "percent": t["percent"]}
+            for t in (deployment.traffic if deployment is not None else None) or []
+            if t.get("percent")
+        ],
         status=status_out(deployment),
     )
 

@@ -13,7 +13,8 @@ app = typer.Typer(help="Agents registered in the registry.", no_args_is_help=Tru
 AGENT_COLUMNS = (
     ("NAMESPACE", lambda a: a["namespace"]),
     ("NAME", lambda a: a["name"]),
-    ("VERSION", lambda a: a["latest_version"]),
+    ("VERSION", lambda a: _serving(a)),
+    ("LATEST", lambda a: a["latest_version"]),
     ("STATUS", lambda a: a["status"]["phase"]),
     ("URL", lambda a: a["status"]["url"]),
     ("PUBLIC", lambda a: a["public"]),
@@ -24,6 +25,14 @@ TRAFFIC_COLUMNS = (
     ("REVISION", lambda t: t["revision"]),
     ("TAG", lambda t: t["tag"]),
 )
+
+
+def _serving(agent: dict[str, Any]) -> str | None:
+    """The version(s) taking the traffic: `0.1.0`, or `0.1.0 90%, 0.2.0 10%` while split."""
+    serving = agent.get("serving") or []
+    if len(serving) == 1:
+        return str(serving[0]["version"])
+    return ", ".join(f"{t['version']} {t['percent']}%" for t in serving) or None
 
 
 def _agent_path(namespace: str, name: str) -> str:

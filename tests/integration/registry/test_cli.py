@@ -199,3 +199,22 @@ def test_offline_manifests_name_a_new_revision_whenever_the_template_changes(dem
     assert _offline_revision(demo_apkg_kit, "--max-scale", "4")[0] != first[0]
     assert _offline_revision(demo_apkg_kit, "--max-scale", "3", "--broker", "orders")[0] != first[0]
     assert _offline_revision(demo_apkg_kit, "--max-scale", "3", "--cluster-local") == first
+
+
+def test_agents_show_the_serving_version_not_the_latest_upload(
+    cli_registry: RunningRegistry, demo_apkg_kit: Path, demo_apkg_v2: Path
+) -> None:
+    par(cli_registry, "deploy", str(demo_apkg_kit))
+    par(cli_registry, "deploy", str(demo_apkg_v2))
+    par(cli_registry, "traffic", "demo-agent", "0.1.0=100")  # all traffic back on 0.1.0
+    for command in (("agents", "list"), ("agents", "get", "demo-agent")):
+        got = json.loads(par(cli_registry, *command, "-o", "json").stdout)
+        agent = got[0] if isinstance(got, list) else got
+        assert agent["latest_version"] == "0.2.0"
+        assert agent["serving"] == [{"version": "0.1.0", "percent": 100}]
+        table = par(cli_registry, *command).stdout.splitlines()
+        header, row = table[0].split(), next(line for line in table if "demo-agent" in line).split()
+        assert row[header.index("VERSION")] == "0.1.0" and row[header.index("LATEST")] == "0.2.0"
+    par(cli_registry, "traffic", "demo-agent", "0.1.0=90", "0.2.0=10")
+    split = json.loads(par(cli_registry, "agents", "get", "demo-agent", "-o", "json").stdout)
+    assert split["serving"] == [{"version": "0.1.0", "percent": 90}, {"version": "0.2.0", "percent": 10}]
