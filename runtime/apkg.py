@@ -17,6 +17,7 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,8 @@ def validate(
             return _inspect(zf, path, size, sha256, limits)
     except zipfile.BadZipFile as exc:
         raise ApkgError("not_a_zip", f"{path}: not a ZIP archive ({exc})") from exc
+    except _CORRUPT as exc:
+        raise _corrupt(path, exc) from exc
 
 
 def extract(
@@ -142,12 +145,25 @@ def extract(
     try:
         with zipfile.ZipFile(path) as zf:
             _write_members(zf, into.resolve(), limits)
+    except (zipfile.BadZipFile, *_CORRUPT) as exc:
+        if created:
+            shutil.rmtree(into, ignore_errors=True)
+        raise _corrupt(path, exc) from exc
     except BaseException:
         if created:
             shutil.rmtree(into, ignore_errors=True)
         raise
     info.root = into
     return info
+
+
+# What reading a damaged entry raises besides BadZipFile (a bad CRC, header or name): a broken
+# deflate stream, a stream cut short, a compression method Python lacks.
+_CORRUPT = (zlib.error, EOFError, NotImplementedError)
+
+
+def _corrupt(path: Path, exc: Exception) -> ApkgError:
+    return ApkgError("corrupt_entry", f"{path}: an entry cannot be read, the archive is damaged ({exc})")
 
 
 def _inspect(zf: zipfile.ZipFile, path: Path, size: int, sha256: str, limits: Limits) -> PackageInfo:
