@@ -59,7 +59,7 @@ class RegistrySettings(BaseSettings):
         "Knative: http://par-dead-letters.par-system.svc.cluster.local)",
     )
     dead_letters_token: str | None = Field(None, description="Bearer token of that store, if it has one")
-    # An agent container's resources where its deployment sets none (registry/resources.py)...
+    # An agent container's resources where its deployment sets none (registry/knative/resources.py)...
     runtime_cpu_request: str = "100m"
     runtime_memory_request: str = "256Mi"
     runtime_cpu_limit: str = "1"
@@ -70,8 +70,24 @@ class RegistrySettings(BaseSettings):
     # Each agent namespace on Kubernetes gets a NetworkPolicy, a ResourceQuota, a LimitRange (tenancy.py).
     tenant_objects: bool = Field(True, description="Apply them when a namespace gets its first agent")
     tenant_ingress_namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("kourier-system", "istio-system", "knative-serving", "knative-eventing"),
-        description="Namespaces agent pods accept traffic from (comma-separated)",
+        (
+            "kourier-system",
+            "istio-system",
+            "contour-external",
+            "contour-internal",
+            "projectcontour",
+            "envoy-gateway-system",
+            "knative-serving",
+            "knative-eventing",
+        ),
+        description="Namespaces agent pods accept traffic from (comma-separated): the ingress's (Kourier, "
+        "Istio, Contour as net-contour or Gateway API installs it, Envoy Gateway), Knative Serving's "
+        "activator, the eventing dispatcher",
+    )
+    tenant_ingress_namespace_labels: Annotated[dict[str, str], NoDecode] = Field(
+        {"par.pixell.ai/ingress": "true"},
+        description="Namespaces with these labels (`key=value,...`; empty: none) are admitted too, "
+        "as a NetworkPolicy namespaceSelector: label another ingress's namespace instead of listing it",
     )
     tenant_quota: dict[str, str] = Field(
         {"requests.cpu": "10", "requests.memory": "20Gi", "limits.cpu": "20", "limits.memory": "40Gi",
@@ -113,6 +129,22 @@ class RegistrySettings(BaseSettings):
         """`kourier-system,knative-serving` as the environment writes it."""
         if isinstance(value, str):
             return tuple(name for name in value.replace(" ", "").split(",") if name)
+        return value
+
+    @field_validator("tenant_ingress_namespace_labels", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> object:
+        """`par.pixell.ai/ingress=true,team=edge` as the environment writes it (a JSON object also)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                import json
+
+                return json.loads(text)
+            pairs = [part.split("=", 1) for part in text.replace(" ", "").split(",") if part]
+            if any(len(pair) != 2 or not pair[0] for pair in pairs):
+                raise ValueError(f"{value!r} is not key=value[,key=value...]")
+            return dict(pairs)
         return value
 
     @field_validator("console_trusted_proxies", mode="before")

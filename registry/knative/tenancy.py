@@ -2,7 +2,10 @@
 namespace gets its first agent (and shipped as `knative/tenant/` for `kubectl apply -k`):
 
 - a `NetworkPolicy` that lets agent pods accept traffic only from the ingress (Kourier's
-  `kourier-system`, Istio's ingress gateway in `istio-system`), Knative Serving's activator and
+  `kourier-system`, Istio's ingress gateway in `istio-system`, Contour's `contour-external`/
+  `contour-internal`/`projectcontour`, Envoy Gateway's `envoy-gateway-system`: the namespaces of
+  `PAR_TENANT_INGRESS_NAMESPACES`, or any namespace labelled as `PAR_TENANT_INGRESS_NAMESPACE_LABELS`
+  says, `par.pixell.ai/ingress=true` by default), Knative Serving's activator and
   autoscaler (`knative-serving`) and the eventing dispatcher (`knative-eventing`). Another agent,
   in this namespace or another, cannot call an agent's pod directly: it goes through the ingress,
   where the gateway authenticates and rate-limits it. (The registry's database and Redis in
@@ -35,6 +38,7 @@ class TenantOptions:
     """From the registry's settings (`options_from`)."""
 
     ingress_namespaces: tuple[str, ...]
+    ingress_namespace_labels: dict[str, str]
     quota: dict[str, str]
     defaults: Resources
     maximum: dict[str, str]
@@ -43,6 +47,7 @@ class TenantOptions:
 def options_from(settings: RegistrySettings) -> TenantOptions:
     return TenantOptions(
         ingress_namespaces=tuple(settings.tenant_ingress_namespaces),
+        ingress_namespace_labels=dict(settings.tenant_ingress_namespace_labels),
         quota=dict(settings.tenant_quota),
         defaults=resources.defaults_from(settings),
         maximum=resources.maximum_from(settings),
@@ -55,7 +60,21 @@ def _metadata(name: str, namespace: str) -> Obj:
 
 
 def network_policy(namespace: str, options: TenantOptions) -> Obj:
-    """Every pod of the namespace admits only the ingress, Knative's activator and the dispatcher."""
+    """Every pod of the namespace admits only the ingress, Knative's activator and the dispatcher:
+    the namespaces named, and those carrying the ingress labels (peers of one rule are ORed)."""
+    peers: list[Obj] = []
+    if options.ingress_namespaces:
+        peers.append(
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": NAMESPACE_LABEL, "operator": "In", "values": list(options.ingress_namespaces)}
+                    ]
+                }
+            }
+        )
+    if options.ingress_namespace_labels:
+        peers.append({"namespaceSelector": {"matchLabels": dict(options.ingress_namespace_labels)}})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -63,23 +82,8 @@ def network_policy(namespace: str, options: TenantOptions) -> Obj:
         "spec": {
             "podSelector": {},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchExpressions": [
-                                    {
-                                        "key": NAMESPACE_LABEL,
-                                        "operator": "In",
-                                        "values": list(options.ingress_namespaces),
-                                    }
-                                ]
-                            }
-                        }
-                    ]
-                }
-            ],
+            # No peer at all admits nothing (an empty `from` would admit every source).
+            "ingress": [{"from": peers}] if peers else [],
         },
     }
 

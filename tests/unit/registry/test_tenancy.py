@@ -32,11 +32,36 @@ def test_agent_pods_admit_only_the_ingress_the_activator_and_the_dispatcher() ->
     policy = tenancy.network_policy("team-a", _options())
     assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
-    (peer,) = rule["from"]  # no podSelector of the namespace itself: not even a neighbour agent
-    assert set(peer) == {"namespaceSelector"} and "ports" not in rule
-    (expression,) = peer["namespaceSelector"]["matchExpressions"]
+    named, labelled = rule["from"]  # no podSelector of the namespace itself: not even a neighbour agent
+    assert set(named) == set(labelled) == {"namespaceSelector"} and "ports" not in rule
+    (expression,) = named["namespaceSelector"]["matchExpressions"]
     assert expression["key"] == "kubernetes.io/metadata.name" and expression["operator"] == "In"
-    assert expression["values"] == ["kourier-system", "istio-system", "knative-serving", "knative-eventing"]
+    assert expression["values"][:2] == ["kourier-system", "istio-system"]
+    assert expression["values"][-2:] == ["knative-serving", "knative-eventing"]
+    # Another ingress than Kourier or Istio is not cut off: Contour (net-contour, Gateway API) and
+    # Envoy Gateway by default, any other by labelling its namespace.
+    assert {"contour-external", "contour-internal", "projectcontour", "envoy-gateway-system"} <= set(
+        expression["values"]
+    )
+    assert labelled["namespaceSelector"] == {"matchLabels": {"par.pixell.ai/ingress": "true"}}
+
+
+def test_the_admitted_ingress_namespaces_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAR_TENANT_INGRESS_NAMESPACES", "gateway-system,knative-serving")
+    monkeypatch.setenv("PAR_TENANT_INGRESS_NAMESPACE_LABELS", "ingress=edge,team=net")
+    (rule,) = tenancy.network_policy("t", _options())["spec"]["ingress"]
+    named, labelled = rule["from"]
+    (expression,) = named["namespaceSelector"]["matchExpressions"]
+    assert expression["values"] == ["gateway-system", "knative-serving"]
+    assert labelled["namespaceSelector"]["matchLabels"] == {"ingress": "edge", "team": "net"}
+    monkeypatch.setenv("PAR_TENANT_INGRESS_NAMESPACE_LABELS", "")
+    (rule,) = tenancy.network_policy("t", _options())["spec"]["ingress"]
+    assert len(rule["from"]) == 1
+    monkeypatch.setenv("PAR_TENANT_INGRESS_NAMESPACES", "")
+    assert tenancy.network_policy("t", _options())["spec"]["ingress"] == []  # admits nothing, not all
+    monkeypatch.setenv("PAR_TENANT_INGRESS_NAMESPACE_LABELS", "no-value")
+    with pytest.raises(ValueError, match="key=value"):
+        _options()
 
 
 def test_quota_and_limit_range_come_from_settings() -> None:
