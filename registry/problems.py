@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry.backends.errors import BackendError, BackendRejected
+from registry.backends.errors import BackendError, BackendMissing, BackendRejected, NamespaceMissing
 from runtime.problem import MEDIA_TYPE, problem
 
 log = logging.getLogger("registry.problems")
@@ -81,6 +81,13 @@ def install(app: FastAPI) -> None:
         ]
         detail = errors[0]["msg"] if errors else None
         return problem_response(422, "Invalid request", detail, code="invalid_request", errors=errors)
+
+    @app.exception_handler(BackendMissing)
+    async def _missing(_: Request, exc: BackendMissing) -> JSONResponse:
+        title = "Missing on the cluster"
+        if isinstance(exc, NamespaceMissing):
+            return problem_response(422, title, str(exc), code="namespace_not_found", namespace=exc.namespace)
+        return problem_response(422, title, str(exc), code="kind_not_installed")
 
     @app.exception_handler(BackendRejected)
     async def _rejected(_: Request, exc: BackendRejected) -> JSONResponse:

@@ -69,6 +69,11 @@ class RegistrySettings(BaseSettings):
     max_memory_limit: str = Field("4Gi", description="Largest memory request/limit a deployment may ask")
     # Each agent namespace on Kubernetes gets a NetworkPolicy, a ResourceQuota, a LimitRange (tenancy.py).
     tenant_objects: bool = Field(True, description="Apply them when a namespace gets its first agent")
+    create_namespaces: bool = Field(
+        True,
+        description="Knative: create an agent's namespace when it does not exist (else a deploy there is a "
+        "422 namespace_not_found)",
+    )
     tenant_ingress_namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
         (
             "kourier-system",

@@ -31,7 +31,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from kubernetes import client as k8s
@@ -40,7 +40,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from registry.backends.base import DeployBackend
-from registry.backends.errors import BackendError, BackendRejected
+from registry.backends.errors import BackendError, BackendRejected, KindNotInstalled, NamespaceMissing
 from registry.knative import manifests, tenancy
 from registry.settings import RegistrySettings
 from registry.spec import Condition, DeploymentSpec, DeploymentStatus, Phase, TriggerSpec
@@ -49,6 +49,12 @@ T = TypeVar("T")
 APPLY = "application/apply-patch+yaml"
 _PLURALS = {"Service": "services", "Broker": "brokers", "Trigger": "triggers"}
 _SHOWN = ("ConfigurationsReady", "RoutesReady", "Ready")
+# What to install when the API server does not serve a kind the registry applies.
+_INSTALL = {
+    "Service": "Knative Serving",
+    "Broker": "Knative Eventing and its Kafka broker (knative/eventing), or deploy with --no-broker",
+    "Trigger": "Knative Eventing and its Kafka broker (knative/eventing)",
+}
 WATCH_SECONDS = 240  # one watch request's server-side timeout; then it is opened again from where it was
 BACKOFF = (0.25, 15.0)  # first and longest wait between attempts while the API server is away
 _TIMEOUT = (5.0, 30.0)  # connect, read: a hung API server fails a call instead of hanging it
@@ -125,8 +131,10 @@ class KnativeBackend(DeployBackend):
         api: k8s.ApiClient,
         options: manifests.ManifestOptions | None = None,
         tenants: tenancy.TenantOptions | None = None,
+        create_namespaces: bool = True,
     ) -> None:
         self.api = api
+        self.create_namespaces = create_namespaces
         self.custom = k8s.CustomObjectsApi(api)
         # Each agent namespace's NetworkPolicy, ResourceQuota and LimitRange (None: not managed).
         self._tenant_options = tenants
@@ -153,7 +161,7 @@ class KnativeBackend(DeployBackend):
             k8s_config.load_incluster_config(client_configuration=configuration)
             api = k8s.ApiClient(configuration)
         tenants = tenancy.options_from(settings) if settings.tenant_objects else None
-        return cls(api, manifests.options_from(settings), tenants)
+        return cls(api, manifests.options_from(settings), tenants, settings.create_namespaces)
 
     async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -167,21 +175,26 @@ class KnativeBackend(DeployBackend):
         group, version = obj["apiVersion"].split("/")
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         # The generated client types custom objects as `object`; they are decoded JSON objects.
-        applied = cast(
-            "dict[str, Any] | None",
-            await self._call(
-                self.custom.patch_namespaced_custom_object,
-                group,
-                version,
-                namespace,
-                _PLURALS[obj["kind"]],
-                name,
-                obj,
-                field_manager=manifests.FIELD_MANAGER,
-                force=True,
-                _content_type=APPLY,
-            ),
-        )
+        try:
+            applied = cast(
+                "dict[str, Any] | None",
+                await self._call(
+                    self.custom.patch_namespaced_custom_object,
+                    group,
+                    version,
+                    namespace,
+                    _PLURALS[obj["kind"]],
+                    name,
+                    obj,
+                    field_manager=manifests.FIELD_MANAGER,
+                    force=True,
+                    _content_type=APPLY,
+                ),
+            )
+        except BackendError as exc:
+            if isinstance(exc.__cause__, ApiException) and _kind_missing(exc.__cause__):
+                raise KindNotInstalled(obj["kind"], obj["apiVersion"], _INSTALL[obj["kind"]]) from exc
+            raise
         if applied is None:
             # The generated client only decodes 200 bodies; an apply that creates answers 201.
             applied = await self._get(obj["apiVersion"], obj["kind"], namespace, name)
@@ -230,10 +243,49 @@ class KnativeBackend(DeployBackend):
             )
         self._fenced.add(namespace)
 
+    async def _in_namespace(self, namespace: str, apply: Callable[[], Awaitable[T]]) -> T:
+        """`apply`; when the namespace is missing, create it (with its tenant objects) and apply
+        again, or raise `NamespaceMissing` when the registry may not create it."""
+        try:
+            return await apply()
+        except NamespaceMissing:
+            self._fenced.discard(namespace)  # a namespace deleted since: fence it again
+            await self._create_namespace(namespace)
+            return await apply()
+
+    async def _create_namespace(self, namespace: str) -> None:
+        if not self.create_namespaces:
+            raise NamespaceMissing(
+                namespace,
+                f": create it (kubectl create namespace {namespace}) or set PAR_CREATE_NAMESPACES=true",
+            )
+        try:
+            body: Any = tenancy.namespace(namespace)  # the client takes plain dicts
+            await asyncio.to_thread(k8s.CoreV1Api(self.api).create_namespace, body)
+        except ApiException as exc:
+            if exc.status == 403:
+                raise NamespaceMissing(
+                    namespace, f" and the registry may not create it ({_reason(exc)}): create it first"
+                ) from exc
+            if exc.status != 409:  # 409: created meanwhile by someone else, as wanted
+                raise _api_error(exc) from exc
+        except Exception as exc:
+            raise BackendError(f"Kubernetes API unreachable: {exc}") from exc
+        log.info("namespace created", extra={"namespace": namespace})
+
     async def deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
+        return await self._in_namespace(spec.namespace, lambda: self._deploy(spec))
+
+    async def _deploy(self, spec: DeploymentSpec) -> DeploymentStatus:
         await self._fence(spec.namespace)
         if spec.broker:
-            await self._apply(manifests.broker(spec.namespace, spec.broker, self.options))
+            # The agent's K_SINK broker, where Knative Eventing is installed; without Eventing the
+            # agent is deployed all the same (a Trigger, which does need Eventing, says so).
+            try:
+                await self._apply(manifests.broker(spec.namespace, spec.broker, self.options))
+            except KindNotInstalled as exc:
+                where = {"agent": f"{spec.namespace}/{spec.agent}", "error": str(exc)}
+                log.warning("Broker not applied", extra=where)
         applied = await self._apply(manifests.service(spec, self.options))
         return status_from_service(applied)
 
@@ -244,8 +296,11 @@ class KnativeBackend(DeployBackend):
         return status_from_service(await self._get(manifests.SERVING, "Service", namespace, agent))
 
     async def apply_trigger(self, spec: TriggerSpec) -> None:
-        await self._apply(manifests.broker(spec.namespace, spec.broker, self.options))
-        await self._apply(manifests.trigger(spec))
+        async def apply() -> None:
+            await self._apply(manifests.broker(spec.namespace, spec.broker, self.options))
+            await self._apply(manifests.trigger(spec))
+
+        await self._in_namespace(spec.namespace, apply)
 
     async def delete_trigger(self, namespace: str, name: str) -> None:
         await self._delete(manifests.EVENTING, "Trigger", namespace, name)
@@ -458,8 +513,24 @@ class _Stream:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+def _status_details(exc: ApiException) -> dict[str, Any]:
+    try:
+        return dict(json.loads(exc.body or "{}").get("details") or {})
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _kind_missing(exc: ApiException) -> bool:
+    """A 404 to an apply is the kind not being served (no CRD), unless a namespace is missing."""
+    return exc.status == 404 and _status_details(exc).get("kind") != "namespaces"
+
+
 def _api_error(exc: ApiException) -> BackendError:
-    """Refusals of the object itself (invalid, conflicting, forbidden) vs an API server in trouble."""
+    """Refusals of the object itself (invalid, conflicting, forbidden), a namespace that does not
+    exist (`NamespaceMissing`), vs an API server in trouble."""
+    details = _status_details(exc)
+    if exc.status == 404 and details.get("kind") == "namespaces" and details.get("name"):
+        return NamespaceMissing(str(details["name"]))
     kind = BackendRejected if exc.status in (400, 403, 409, 422) else BackendError
     return kind(f"Kubernetes API answered {exc.status}: {_reason(exc)}")
 

@@ -42,6 +42,12 @@ def deploy(
     cluster_local: bool | None = typer.Option(
         None, "--cluster-local/--public-route", help="Knative visibility"
     ),
+    broker: str | None = typer.Option(
+        None, "--broker", help="Broker the agent's events go to (its K_SINK; first deploy: 'default')"
+    ),
+    no_broker: bool = typer.Option(
+        False, "--no-broker", help="No K_SINK broker (the agent emits no events; Knative Eventing not needed)"
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the rollout until Ready or failed"),
     wait_timeout: float = typer.Option(300.0, "--wait-timeout", help="Seconds to follow the rollout"),
 ) -> None:
@@ -61,6 +67,10 @@ def deploy(
         }.items()
         if value is not None
     }
+    if broker is not None and no_broker:
+        raise typer.BadParameter("--broker and --no-broker exclude each other", param_hint="--no-broker")
+    if broker is not None or no_broker:
+        body["broker"] = None if no_broker else broker
     if env:
         body["env"] = pairs(env, "--env")
     if limit or request:
@@ -68,6 +78,8 @@ def deploy(
             "limits": resource_flags(limit, "--limit"),
             "requests": resource_flags(request, "--request"),
         }
+    from registry.client import RegistryError
+
     with client() as c:
         size_kb = package.stat().st_size / 1024
         with console.status(f"Uploading {package.name} ({size_kb:,.0f} KiB)..."):
@@ -79,7 +91,12 @@ def deploy(
         )
         body["version"] = version["version"]
         agent_path = f"/v1/namespaces/{namespace}/agents/{version['agent']}"
-        deployment = c.json("PUT", f"{agent_path}/deployment", json=body)
+        try:
+            deployment = c.json("PUT", f"{agent_path}/deployment", json=body)
+        except RegistryError:
+            if uploaded.status_code == 201:
+                _forget_if_only(c, agent_path, version["version"], console)
+            raise
         console.print(f"[green]✓[/] deployment generation {deployment['generation']} applied")
         if wait:
             deployment = _follow(c, agent_path, deployment, wait_timeout, console)
@@ -94,6 +111,21 @@ def deploy(
         typer.echo(f"{version['agent']} {version['version']}: {status['phase']} ({reason})")
         if wait:
             raise typer.Exit(1)
+
+
+def _forget_if_only(c: RegistryClient, agent_path: str, version: str, console: Console) -> None:
+    """The deploy failed: an agent this command registered just now (its only version, never
+    deployed) is removed again, so that a failed `par deploy` leaves nothing half-registered."""
+    from registry.client import RegistryError
+
+    try:
+        agent = c.json("GET", agent_path)
+        versions = c.pages(f"{agent_path}/versions")
+        if agent["status"]["phase"] == "absent" and [v["version"] for v in versions] == [version]:
+            c.request("DELETE", agent_path)
+            console.print(f"[yellow]![/] {agent['name']} {version} unregistered again: its deploy failed")
+    except RegistryError:
+        pass  # the deploy's own error is the one to report
 
 
 def resource_flags(values: list[str], flag: str) -> dict[str, str | None]:

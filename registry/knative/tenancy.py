@@ -88,6 +88,12 @@ def network_policy(namespace: str, options: TenantOptions) -> Obj:
     }
 
 
+def namespace(name: str) -> Obj:
+    """A tenant namespace the registry creates when an agent is deployed to one that is missing."""
+    labels = {"app.kubernetes.io/part-of": "par", "app.kubernetes.io/managed-by": FIELD_MANAGER}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
 def resource_quota(namespace: str, options: TenantOptions) -> Obj:
     return {
         "apiVersion": "v1",

@@ -218,3 +218,13 @@ def test_agents_show_the_serving_version_not_the_latest_upload(
     par(cli_registry, "traffic", "demo-agent", "0.1.0=90", "0.2.0=10")
     split = json.loads(par(cli_registry, "agents", "get", "demo-agent", "-o", "json").stdout)
     assert split["serving"] == [{"version": "0.1.0", "percent": 90}, {"version": "0.2.0", "percent": 10}]
+
+
+def test_deploy_without_a_broker(cli_registry: RunningRegistry, demo_apkg_kit: Path) -> None:
+    """`par deploy` had no way to deploy without a broker (a cluster without Knative Eventing)."""
+    assert "is ready" in par(cli_registry, "deploy", str(demo_apkg_kit), "--no-broker").stdout
+    got = json.loads(par(cli_registry, "agents", "get", "demo-agent", "-o", "json").stdout)
+    assert got["deployment"]["broker"] is None
+    par(cli_registry, "deploy", str(demo_apkg_kit), "--broker", "orders")
+    got = json.loads(par(cli_registry, "agents", "get", "demo-agent", "-o", "json").stdout)
+    assert got["deployment"]["broker"] == "orders"

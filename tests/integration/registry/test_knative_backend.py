@@ -24,7 +24,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from registry.backends.errors import BackendError, BackendRejected
+from registry.backends.errors import BackendError, BackendRejected, KindNotInstalled, NamespaceMissing
 from registry.backends.knative import KnativeBackend
 from registry.settings import RegistrySettings
 from registry.spec import DeploymentSpec, DeploymentStatus, Phase, Scaling, TriggerSpec, VersionTarget
@@ -34,6 +34,7 @@ from tests.support.net import free_port
 from tests.support.registry import RunningRegistry, run_registry
 
 pytestmark = pytest.mark.integration
+PAR = [sys.executable, "-c", "from cli.main import main; main()"]
 SERVING = "serving.knative.dev/v1"
 SHA = "c" * 64
 READY = {
@@ -135,9 +136,8 @@ async def test_a_namespaces_first_agent_fences_it_for_real(
         limits = admin.get(f"/api/v1/{ns}/limitranges/par-tenant-limits").json()
         assert policy["spec"]["policyTypes"] == ["Ingress"] and policy["spec"]["podSelector"] == {}
         allowed = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]
-        assert set(allowed["values"]) == {
-            "kourier-system", "istio-system", "knative-serving", "knative-eventing"
-        }
+        wanted = {"kourier-system", "istio-system", "contour-external", "knative-serving", "knative-eventing"}
+        assert wanted <= set(allowed["values"])
         assert quota["spec"]["hard"]["limits.memory"] == "40Gi" and quota["spec"]["hard"]["pods"] == "100"
         assert limits["spec"]["limits"][0]["max"] == {"cpu": "4", "memory": "4Gi"}
         managers = {m["manager"] for obj in (policy, quota, limits) for m in obj["metadata"]["managedFields"]}
@@ -156,6 +156,106 @@ async def test_a_namespaces_first_agent_fences_it_for_real(
         assert plain.json()["spec"]["containers"][0]["resources"] == {
             "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "256Mi"}
         }
+
+
+async def test_a_missing_namespace_is_created_with_its_tenant_objects(
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer
+) -> None:
+    """A deploy to a namespace that does not exist was a 503 ("Kubernetes API answered 404:
+    namespaces ... not found"); the registry creates it (RBAC: create namespaces), fenced."""
+    missing = f"t-{os.urandom(5).hex()}"
+    await backend.deploy(spec(missing))
+    with kube_apiserver.client() as admin:
+        created = admin.get(f"/api/v1/namespaces/{missing}")
+        assert created.status_code == 200
+        assert created.json()["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "par-registry"
+        policies = f"/apis/networking.k8s.io/v1/namespaces/{missing}/networkpolicies"
+        policy = admin.get(f"{policies}/par-agents-ingress")
+        assert policy.status_code == 200
+    assert kube_apiserver.get(SERVING, "services", missing, "demo-agent") is not None
+
+
+async def test_a_namespace_the_registry_may_not_create_is_a_clear_refusal(
+    kube_apiserver: KubeAPIServer, tmp_path: Path, demo_apkg_kit: Path
+) -> None:
+    """Not allowed to create it: a 422 naming the namespace (not a 503 inviting retries), and the
+    agent `par deploy` registered just before is removed again."""
+    missing = f"t-{os.urandom(5).hex()}"
+    kubeconfig = str(kube_apiserver.kubeconfig(tmp_path / "kubeconfig"))
+    api = k8s_config.new_client_from_config(config_file=kubeconfig)
+    backend = KnativeBackend(api, create_namespaces=False)
+    with pytest.raises(NamespaceMissing, match=missing):
+        await backend.deploy(spec(missing))
+    settings = RegistrySettings(data_dir=tmp_path / "reg", create_namespaces=False)
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAR_")}
+        env.update(PAR_REGISTRY_URL=registry.url, PAR_API_KEY=registry.admin_key)
+        deployed = await asyncio.to_thread(
+            subprocess.run,
+            [*PAR, "deploy", str(demo_apkg_kit), "-n", missing],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert deployed.returncode == 1, deployed.stdout + deployed.stderr
+        assert f'namespace "{missing}" does not exist' in deployed.stderr
+        assert "unavailable" not in deployed.stderr.lower()
+        assert c.get(f"/v1/namespaces/{missing}/agents/demo-agent").status_code == 404  # nothing left
+        upload(registry, c, missing, demo_apkg_kit)
+        refused = c.put(f"/v1/namespaces/{missing}/agents/demo-agent/deployment", json={})
+        assert refused.status_code == 422 and "retry-after" not in refused.headers
+        assert refused.json()["code"] == "namespace_not_found" and refused.json()["namespace"] == missing
+
+
+@pytest.fixture
+def without_eventing(kube_apiserver: KubeAPIServer) -> Iterator[None]:
+    """The API server as on a cluster with Knative Serving only: Eventing's CRDs taken away for
+    the test, then put back (Established again) for the others."""
+    names = ("brokers.eventing.knative.dev", "triggers.eventing.knative.dev")
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    with kube_apiserver.client() as admin:
+        saved = [admin.get(f"{crds}/{name}").json() for name in names]
+        for name in names:
+            admin.delete(f"{crds}/{name}").raise_for_status()
+        deadline = time.monotonic() + 60
+        while any(admin.get(f"{crds}/{n}").status_code != 404 for n in names) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        while admin.get("/apis/eventing.knative.dev/v1").status_code != 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        with kube_apiserver.client() as admin:
+            for crd in saved:
+                meta = crd["metadata"]
+                crd["metadata"] = {"name": meta["name"], "labels": meta.get("labels", {})}
+                crd.pop("status", None)
+                admin.post(crds, json=crd).raise_for_status()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                served = admin.get("/apis/eventing.knative.dev/v1")
+                found = served.json().get("resources", []) if served.status_code == 200 else []
+                kinds = {r["kind"] for r in found}
+                if {"Broker", "Trigger"} <= kinds:
+                    break
+                time.sleep(0.2)
+
+
+async def test_without_knative_eventing_a_deploy_needs_no_broker(
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str, without_eventing: None
+) -> None:
+    """On a Serving-only cluster the first deploy failed on the Kafka Broker (a 503 "Deploy
+    backend unavailable"). The agent deploys; a Trigger, which needs Eventing, is refused naming
+    the kind and what to install."""
+    status = await backend.deploy(spec(kube_namespace))
+    assert status.phase is Phase.deploying
+    assert kube_apiserver.get(SERVING, "services", kube_namespace, "demo-agent") is not None
+    trigger = TriggerSpec(
+        namespace=kube_namespace, name="orders", filters={"type": "x"}, subscriber_agent="demo-agent"
+    )
+    with pytest.raises(KindNotInstalled) as refused:
+        await backend.apply_trigger(trigger)
+    assert isinstance(refused.value, BackendRejected)
+    assert "Broker (eventing.knative.dev/v1) is not installed" in str(refused.value)
+    assert "Knative Eventing" in str(refused.value)
 
 
 async def test_the_registry_identity_has_the_shipped_verbs_only(
