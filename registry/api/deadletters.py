@@ -23,8 +23,9 @@ async def _store(
 ) -> httpx.Response:
     settings = state.settings
     if not settings.dead_letters_url:
-        raise Problem(503, "No dead-letter store", "set PAR_DEAD_LETTERS_URL",
-                      code="dead_letters_unavailable")
+        # Not an outage: nothing to retry until the registry is configured with one.
+        raise Problem(404, "No dead-letter store", "this registry has none: set PAR_DEAD_LETTERS_URL",
+                      code="dead_letters_not_configured")
     token = settings.dead_letters_token
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
