@@ -105,16 +105,13 @@ def _type(field: FieldInfo) -> str:
 
 def _range(field: FieldInfo) -> str:
     """` (>= 1)`, ` (> 0)`, ` (>= 1, <= 65535)`: the Field constraints of a value (or of its items)."""
-    import annotated_types as at
-
     metadata = list(field.metadata)
     for arg in get_args(field.annotation):
         for meta in getattr(arg, "__metadata__", ()):
             metadata += meta.metadata if isinstance(meta, FieldInfo) else [meta]
-    low = next((f">= {m.ge}" for m in metadata if isinstance(m, at.Ge)), None) or next(
-        (f"> {m.gt}" for m in metadata if isinstance(m, at.Gt)), None
-    )
-    high = next((f"<= {m.le}" for m in metadata if isinstance(m, at.Le)), None)
+    bound = {kind: getattr(m, kind) for m in metadata for kind in ("ge", "gt", "le") if hasattr(m, kind)}
+    low = f">= {bound['ge']}" if "ge" in bound else f"> {bound['gt']}" if "gt" in bound else None
+    high = f"<= {bound['le']}" if "le" in bound else None
     shown = ", ".join(part for part in (low, high) if part)
     return f" ({shown})" if shown else ""
 
