@@ -23,7 +23,7 @@ from typing import Any
 
 from runtime.agent import Agent
 from runtime.invoke import HandlerFailed, call
-from runtime.tasks import Task, TaskStore, agent_message, new_id, parts_of
+from runtime.tasks import Pending, Task, TaskStore, agent_message, new_id, parts_of
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
     -32700,
@@ -92,9 +92,10 @@ class A2AServer:
         try:
             rpc_id = _request_id(request)
             method, params = _method(request)
-            if method in ("message/stream", "tasks/resubscribe"):
-                events = self._stream(params) if method == "message/stream" else self._resubscribe(params)
-                return _responses(rpc_id, events)
+            if method == "message/stream":  # checked before the stream starts: a plain error answer
+                return _responses(rpc_id, self._stream(*self._start(params)))
+            if method == "tasks/resubscribe":
+                return _responses(rpc_id, self._resubscribe(params))
             return {"jsonrpc": "2.0", "id": rpc_id, "result": await self._call(method, params)}
         except RpcError as exc:
             return {"jsonrpc": "2.0", "id": rpc_id, "error": exc.error()}
@@ -145,10 +146,8 @@ class A2AServer:
     def _start(self, params: dict[str, Any]) -> tuple[Task, Call]:
         """Check a MessageSendParams, then the task it continues or a new one."""
         message = params.get("message")
-        if not isinstance(message, dict) or not isinstance(message.get("parts"), list):
-            raise RpcError(
-                INVALID_PARAMS, "Invalid parameters", "params.message with a parts list is required"
-            )
+        check_message(message)
+        assert isinstance(message, dict)
         target = self._resolve(message)
         if isinstance(message.get("taskId"), str):
             task = self._task({"id": message["taskId"]})
@@ -169,13 +168,12 @@ class A2AServer:
         await self._run(task, target, _ignore)
         return task.to_json(length)
 
-    async def _stream(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        task, target = self._start(params)
+    async def _stream(self, task: Task, target: Call) -> AsyncIterator[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def run() -> None:
             try:
-                await self._run(task, target, queue.put)
+                await self._run(task, target, queue.put, inline=True)
             finally:
                 queue.put_nowait(None)
 
@@ -192,10 +190,13 @@ class A2AServer:
             await asyncio.wait([task.runner])
         yield task.status_event()
 
-    async def _run(self, task: Task, target: Call, emit: Emit) -> None:
-        """Run the handler; the task ends completed (its result as an artifact) or failed."""
+    async def _run(self, task: Task, target: Call, emit: Emit, *, inline: bool = False) -> None:
+        """Run the handler; the task ends completed (its result as an artifact) or failed, or stays
+        open when the handler says so (`runtime.sdk.input_required` / `keep_working`). `inline`: the
+        caller (a stream) waits for a `keep_working` continuation too."""
         task.set_state("working")
         artifact_id = new_id()
+        result: Any = None
         try:
             async with asyncio.timeout(self.time_limit):
                 if target.streaming:
@@ -210,10 +211,6 @@ class A2AServer:
                     result = await call(
                         target.fn, target.argument, time_limit=self.time_limit, what=target.what
                     )
-                    result_parts = parts_of(result)
-                    artifact = {"artifactId": artifact_id, "name": "result", "parts": result_parts}
-                    _add_artifact(task, artifact, append=False)
-                    await emit(task.artifact_event(artifact, append=False, last=True))
         except asyncio.CancelledError:
             if task.state != "canceled":
                 raise
@@ -226,6 +223,55 @@ class A2AServer:
             return
         if task.state == "canceled":
             return
+        if target.streaming:
+            await self._complete(task, result_parts, emit)
+        else:
+            await self._settle(task, result, artifact_id, emit, inline=inline)
+
+    async def _settle(self, task: Task, result: Any, artifact_id: str, emit: Emit, *, inline: bool) -> None:
+        """A handler's result: an artifact and `completed`, or the open state it asked for."""
+        if isinstance(result, Pending):
+            reply = None
+            if result.message is not None:
+                reply = agent_message(parts_of(result.message), task.id, task.context_id)
+                task.history.append(reply)
+            task.set_state(result.state)
+            task.status_message = reply
+            await emit(task.status_event())
+            if result.state == "working" and result.then is not None:
+                continuation = self._continue(task, result.then, artifact_id, emit)
+                if inline:
+                    await continuation
+                else:
+                    task.runner = asyncio.create_task(continuation)
+            return
+        result_parts = parts_of(result)
+        artifact = {"artifactId": artifact_id, "name": "result", "parts": result_parts}
+        _add_artifact(task, artifact, append=False)
+        await emit(task.artifact_event(artifact, append=False, last=True))
+        await self._complete(task, result_parts, emit)
+
+    async def _continue(
+        self, task: Task, then: Callable[[], Awaitable[Any]], artifact_id: str, emit: Emit
+    ) -> None:
+        """The rest of a `keep_working` handler's work, within the same time limit."""
+        try:
+            async with asyncio.timeout(self.time_limit):
+                result = await then()
+        except asyncio.CancelledError:
+            if task.state != "canceled":
+                raise
+            await emit(task.status_event())
+            return
+        except Exception as exc:
+            task.set_state("failed", f"a2a continuation failed: {exc!r}")
+            await emit(task.status_event())
+            return
+        if task.state == "canceled":
+            return
+        await self._settle(task, result, artifact_id, emit, inline=True)
+
+    async def _complete(self, task: Task, result_parts: list[dict[str, Any]], emit: Emit) -> None:
         reply = agent_message(result_parts, task.id, task.context_id)
         task.history.append(reply)
         task.set_state("completed")
@@ -265,6 +311,43 @@ class A2AServer:
 
     def _actions(self) -> list[str]:
         return sorted({*self.agent.a2a_handlers, *self.agent.a2a_streams})
+
+
+def _invalid(field: str, reason: str) -> RpcError:
+    return RpcError(INVALID_PARAMS, "Invalid parameters", {"field": field, "reason": reason})
+
+
+def check_message(message: Any) -> None:
+    """A Message as A2A 0.3 defines it (§6.4, §6.5): messageId, role and at least one part, each a
+    text, file or data part; -32602 naming the first field that is not."""
+    if not isinstance(message, dict):
+        raise _invalid("params.message", "a Message object is required")
+    if not isinstance(message.get("messageId"), str) or not message["messageId"]:
+        raise _invalid("params.message.messageId", "a non-empty string is required")
+    if message.get("role") not in ("user", "agent"):
+        raise _invalid("params.message.role", "must be 'user' or 'agent'")
+    parts = message.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise _invalid("params.message.parts", "a message must contain at least one part")
+    for i, part in enumerate(parts):
+        where = f"params.message.parts[{i}]"
+        if not isinstance(part, dict):
+            raise _invalid(where, "a part must be an object")
+        kind = part.get("kind")
+        if kind == "text":
+            if not isinstance(part.get("text"), str):
+                raise _invalid(f"{where}.text", "a text part needs its text (a string)")
+        elif kind == "data":
+            if not isinstance(part.get("data"), dict):
+                raise _invalid(f"{where}.data", "a data part needs its data (an object)")
+        elif kind == "file":
+            file = part.get("file")
+            if not isinstance(file, dict) or not (
+                isinstance(file.get("bytes"), str) or isinstance(file.get("uri"), str)
+            ):
+                raise _invalid(f"{where}.file", "a file part needs a file with bytes or uri")
+        else:
+            raise _invalid(f"{where}.kind", f"must be text, file or data, not {kind!r}")
 
 
 def _request_id(request: Any) -> str | int | None:

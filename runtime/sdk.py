@@ -1,8 +1,11 @@
-"""The agent-facing SDK: emit CloudEvents to the configured sink.
+"""The agent-facing SDK: emit CloudEvents to the configured sink; leave an A2A task open.
 
     from runtime.sdk import emit, aemit
     emit("com.example.order.created", {"id": 42})            # sync handlers
     await aemit("com.example.order.created", {"id": 42})     # async handlers
+
+    return input_required("Which city?")                     # A2A: the task waits for the next message
+    return keep_working(lambda: slow_part(), "on it")        # A2A: answered now, still working
 
 Events go in binary content mode (attributes as `ce-*` headers) to `K_SINK`, which Knative's
 SinkBinding (or PAR's local platform) injects; `sink=` overrides it. The source defaults to
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +25,22 @@ from cloudevents.core.bindings.http import HTTPMessage, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from runtime.tasks import Pending
+
 DEFAULT_TIMEOUT = 10.0
+
+
+def input_required(message: Any) -> Pending:
+    """An A2A handler's answer that leaves its task `input-required` with `message` (text or data)
+    for the client; the client's next message with this taskId goes to the handler again."""
+    return Pending("input-required", message)
+
+
+def keep_working(then: Callable[[], Awaitable[Any]], message: Any = None) -> Pending:
+    """An A2A handler's answer that leaves its task `working`: `message/send` answers now, and
+    `then()` (awaited in the background, within the request time limit) settles the task as a
+    handler's result does (a result completes it, `input_required(...)` waits for input)."""
+    return Pending("working", message, then)
 
 
 class SinkNotConfigured(RuntimeError):

@@ -11,12 +11,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 MAX_TASKS = 1000
 TERMINAL = frozenset({"completed", "canceled", "failed", "rejected"})
+INTERRUPTED = frozenset({"input-required", "auth-required"})  # the task waits for the client: a stream ends
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What an A2A handler returns to leave its task open instead of completing it (`runtime.sdk`
+    `input_required` / `keep_working`): `input-required` (the next message with this taskId goes to
+    the handler again), or `working` with `then`, the rest of the work (its result settles the task
+    as a handler's result does). `message` is the agent's message to the client (text or data)."""
+
+    state: str
+    message: Any = None
+    then: Callable[[], Awaitable[Any]] | None = None
 
 
 def now() -> str:
@@ -93,7 +107,7 @@ class Task:
             "taskId": self.id,
             "contextId": self.context_id,
             "status": self.status(),
-            "final": self.final,
+            "final": self.final or self.state in INTERRUPTED,
         }
 
     def artifact_event(self, artifact: dict[str, Any], *, append: bool, last: bool) -> dict[str, Any]:

@@ -25,4 +25,5 @@ fi
 # PAR's own modules too (an editable install is not compiled by uv); up-to-date files are skipped.
 .venv/bin/python -m compileall -q runtime gateway eventing serving registry cli >/dev/null
 bash scripts/pixell-tools.sh
+bash scripts/a2a-tck.sh install  # the A2A conformance kit's own pinned venv (tests/integration/runtime/test_a2a_tck.py)
 bash scripts/kube-apiserver.sh
