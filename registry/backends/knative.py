@@ -59,6 +59,8 @@ WATCH_SECONDS = 240  # one watch request's server-side timeout; then it is opene
 BACKOFF = (0.25, 15.0)  # first and longest wait between attempts while the API server is away
 _TIMEOUT = (5.0, 30.0)  # connect, read: a hung API server fails a call instead of hanging it
 _OPENED = "OPENED"  # not a Kubernetes event type: the watch request was answered 200
+POD_CHECK_SECONDS = 3.0  # while a revision rolls out, its pods are looked at this often
+REVISION_LABEL = "serving.knative.dev/revision"  # on every pod of a revision
 log = logging.getLogger("registry.knative")
 
 
@@ -98,6 +100,32 @@ def status_from_service(obj: dict[str, Any] | None) -> DeploymentStatus:
         message=message,
         generation=int(generation) if generation and generation.isdigit() else None,
     )
+
+
+def _revision(service: dict[str, Any] | None) -> str | None:
+    """The revision the Service's template makes (PAR names each), else Knative's latest."""
+    if service is None:
+        return None
+    named = ((service.get("spec") or {}).get("template") or {}).get("metadata", {}).get("name")
+    return named or (service.get("status") or {}).get("latestCreatedRevisionName")
+
+
+def _rolling_out(service: dict[str, Any] | None) -> bool:
+    return service is not None and status_from_service(service).phase is Phase.deploying
+
+
+def _with_crash(
+    status: DeploymentStatus, crash: tuple[str, Condition] | None, service: dict[str, Any] | None
+) -> DeploymentStatus:
+    """While Knative still says Unknown, a crashing revision is failed now, with its pods' reason
+    (Knative's own verdict, Ready True or False, wins once it has one; another revision's crash
+    does not count)."""
+    if crash is None or status.phase is not Phase.deploying or _revision(service) != crash[0]:
+        return status
+    crash_condition = crash[1]
+    conditions = (*(c for c in status.conditions if c.type != "Ready"), crash_condition)
+    message = f"{crash_condition.reason}: {crash_condition.message}"
+    return status.model_copy(update={"phase": Phase.failed, "conditions": conditions, "message": message})
 
 
 def drifted(meta: dict[str, Any]) -> str | None:
@@ -149,6 +177,7 @@ class KnativeBackend(DeployBackend):
         watching = copy.deepcopy(api.configuration)
         watching.retries = False
         self._watching = k8s.CustomObjectsApi(k8s.ApiClient(watching))
+        self._core_watching = k8s.CoreV1Api(self._watching.api_client)
         self.options = options or manifests.ManifestOptions()
 
     @classmethod
@@ -339,15 +368,22 @@ class KnativeBackend(DeployBackend):
         last: DeploymentStatus | None = None
         since: str | None = None  # the resourceVersion to watch from; None lists first
         outage = _Outage(f"{namespace}/{name}")
+        current: dict[str, Any] | None = None  # the Service as last seen
+        crash: tuple[str, Condition] | None = None  # (revision, why its pods crash), if they do
         while deadline is None or deadline > time.monotonic():
             remaining = WATCH_SECONDS if deadline is None else deadline - time.monotonic()
             opened, events, fresh = time.monotonic(), 0, since is None
             try:
                 if since is None:
                     current, since = await self._list(namespace, name)
-                    if (status := status_from_service(current)) != last:
-                        last = status
-                        yield status
+                if _rolling_out(current):
+                    # Knative keeps a crashing revision Unknown until its progress deadline
+                    # (600 s): its pods say why at once. Looked at between short watches.
+                    crash = await self._crash(namespace, current)
+                    remaining = min(remaining, POD_CHECK_SECONDS)
+                if (status := _with_crash(status_from_service(current), crash, current)) != last:
+                    last = status
+                    yield status
                 async for event_type, obj in self._watch_once(namespace, name, since, remaining):
                     outage.answered()
                     if event_type == _OPENED:
@@ -356,7 +392,8 @@ class KnativeBackend(DeployBackend):
                     since = obj.get("metadata", {}).get("resourceVersion") or since
                     if event_type == "BOOKMARK":
                         continue
-                    status = status_from_service(None if event_type == "DELETED" else obj)
+                    current = None if event_type == "DELETED" else obj
+                    status = _with_crash(status_from_service(current), crash, current)
                     if status != last:
                         last = status
                         yield status
@@ -377,6 +414,60 @@ class KnativeBackend(DeployBackend):
             if deadline is not None:
                 delay = min(delay, max(0.0, deadline - time.monotonic()))
             await asyncio.sleep(delay)
+
+    async def _crash(self, namespace: str, service: dict[str, Any] | None) -> tuple[str, Condition] | None:
+        """A failed `Ready` condition when a container of the Service's current revision is in
+        CrashLoopBackOff or has terminated with an error: its termination message, else the last
+        lines of its log. None when its pods are fine (or cannot be read: the watch goes on)."""
+        revision = _revision(service)
+        if revision is None:
+            return None
+        try:
+            pods = await asyncio.to_thread(
+                self._core_watching.list_namespaced_pod,
+                namespace,
+                label_selector=f"{REVISION_LABEL}={revision}",
+                _request_timeout=_TIMEOUT,
+            )
+        except Exception as exc:  # RBAC without pods, an API server away: Knative's word only
+            log.debug("pods not read", extra={"revision": revision, "error": str(exc)})
+            return None
+        for pod in pods.items or []:
+            statuses = pod.status.container_statuses if pod.status is not None else None
+            for container in statuses or []:
+                if container.name == "queue-proxy":
+                    continue
+                state, before = container.state, container.last_state
+                waiting = state.waiting if state is not None else None
+                now_dead = state.terminated if state is not None else None
+                terminated = now_dead or (before.terminated if before is not None else None)
+                crashing = waiting is not None and waiting.reason == "CrashLoopBackOff"
+                if not crashing and not (now_dead is not None and now_dead.exit_code):
+                    continue
+                why = (terminated.message or "").strip() if terminated is not None else ""
+                if not why and pod.metadata is not None and pod.metadata.name:
+                    why = await self._last_log_lines(namespace, pod.metadata.name, container.name)
+                code = f" (exit code {terminated.exit_code})" if terminated is not None else ""
+                reason = "CrashLoopBackOff" if crashing else (terminated and terminated.reason) or "Error"
+                message = f"container {container.name} of revision {revision}{code}: {why or 'no message'}"
+                return revision, Condition(type="Ready", status="False", reason=reason, message=message)
+        return None
+
+    async def _last_log_lines(self, namespace: str, pod: str, container: str, lines: int = 5) -> str:
+        """The end of the previous (crashed) container's log, on one line; '' when unreadable."""
+        try:
+            text = await asyncio.to_thread(
+                self._core_watching.read_namespaced_pod_log,
+                pod,
+                namespace,
+                container=container,
+                previous=True,
+                tail_lines=lines,
+                _request_timeout=_TIMEOUT,
+            )
+        except Exception:
+            return ""
+        return " | ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
     async def _list(self, namespace: str, name: str) -> tuple[dict[str, Any] | None, str]:
         """The Service (or None) and the resourceVersion to watch it from."""

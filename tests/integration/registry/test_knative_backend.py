@@ -258,6 +258,56 @@ async def test_without_knative_eventing_a_deploy_needs_no_broker(
     assert "Knative Eventing" in str(refused.value)
 
 
+async def test_a_crashing_revision_fails_with_its_reason_before_knatives_deadline(
+    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str
+) -> None:
+    """Knative keeps a crash-looping revision Unknown for its 600 s progress deadline, longer than
+    `par deploy` waits; the pod already says why. The backend reads the revision's pods (with
+    the registry's RBAC) and reports the container's termination message as a failed Ready."""
+    ns = kube_namespace
+    await backend.deploy(spec(ns))
+    kube_apiserver.set_status(SERVING, "services", ns, "demo-agent", PROGRESSING)
+    refusal = "package refused (entrypoint_unresolved): main:handler: no module named 'main'"
+    labels = {"serving.knative.dev/revision": "demo-agent-0-1-0", "serving.knative.dev/service": "demo-agent"}
+    containers = [{"name": "runtime", "image": "par-runtime:test"}, {"name": "queue-proxy", "image": "qp"}]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "demo-agent-0-1-0-pod", "labels": labels},
+           "spec": {"containers": containers}}
+    with kube_apiserver.client() as admin:
+        path = f"/api/v1/namespaces/{ns}/pods"
+        admin.post(path, json=pod).raise_for_status()
+        started = time.monotonic()
+        seen = []
+        async for status in backend.watch(ns, "demo-agent", max_wait=30):
+            seen.append(status)
+            if len(seen) == 1:  # the rollout as Knative reports it; then the kubelet's word on the pod
+                assert status.phase is Phase.deploying
+                current = admin.get(f"{path}/demo-agent-0-1-0-pod").json()
+                current["status"] = {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "runtime", "image": "par-runtime:test", "imageID": "", "ready": False,
+                            "restartCount": 3, "started": False,
+                            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                            "lastState": {
+                                "terminated": {"exitCode": 3, "reason": "Error", "message": refusal}
+                            },
+                        },
+                        {
+                            "name": "queue-proxy", "image": "qp", "imageID": "", "ready": True,
+                            "restartCount": 0, "state": {"running": {}},
+                        },
+                    ],
+                }
+                admin.put(f"{path}/demo-agent-0-1-0-pod/status", json=current).raise_for_status()
+    assert seen[-1].phase is Phase.failed, seen
+    assert time.monotonic() - started < 20  # not Knative's 600 s
+    assert seen[-1].message is not None and refusal in seen[-1].message
+    assert "CrashLoopBackOff" in seen[-1].message and "exit code 3" in seen[-1].message
+    ready = next(c for c in seen[-1].conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "CrashLoopBackOff")
+
+
 async def test_the_registry_identity_has_the_shipped_verbs_only(
     backend: KnativeBackend, kube_namespace: str
 ) -> None:
