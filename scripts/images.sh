@@ -40,7 +40,7 @@ SUITE=bookworm
 PY_PACKAGES="python3.11,python3-minimal,ca-certificates"
 REPO=dev.local/par
 
-log() { echo "==> $*" >&2; }
+log() { echo "==> [$(date +%T)] $*" >&2; }
 die() { echo "images.sh: $*" >&2; exit 1; }
 
 ensure_tools() {
