@@ -17,7 +17,7 @@ from eventing.control import Eventing, NotReady
 from eventing.ingress import ingress
 from eventing.kafka import Kafka, client_options
 from eventing.objects import load_documents
-from eventing.settings import EventingSettings
+from eventing.settings import EventingSettings, missing_token
 
 log = logging.getLogger("eventing.app")
 
@@ -37,7 +37,12 @@ def create_app(
     dispatcher_enabled: bool = True,
     ready_timeout: float = 60.0,
 ) -> FastAPI:
-    """Start-up connects to Kafka, applies `objects` and waits (bounded) until every Trigger joined."""
+    """Start-up connects to Kafka, applies `objects` and waits (bounded) until every Trigger joined.
+    Without `admin_token` it refuses (ValueError) unless `insecure_no_auth` says to serve the admin
+    API and the dead letters to anyone."""
+    refusal = missing_token(settings.admin_token, settings.insecure_no_auth, "the admin API")
+    if refusal:
+        raise ValueError(refusal)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

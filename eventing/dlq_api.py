@@ -227,9 +227,17 @@ def _not_found(entry_id: str) -> JSONResponse:
     return problem(404, "Not Found", f"no dead letter {entry_id}", code="dead_letter_not_found")
 
 
-def standalone_app(path: str, token: str | None, delivery_timeout: float) -> FastAPI:
+def standalone_app(
+    path: str, token: str | None, delivery_timeout: float, *, insecure: bool = False
+) -> FastAPI:
     """`par eventing dlq serve`: the store alone, as a Knative dead-letter sink Service. Redrive goes
-    to the subscriber the event failed at (`knativeerrordest`), once, without Trigger retries."""
+    to the subscriber the event failed at (`knativeerrordest`), once, without Trigger retries.
+    Without `token` it refuses (ValueError) unless `insecure` says to serve the dead letters to anyone."""
+    from eventing.settings import missing_token
+
+    refusal = missing_token(token, insecure, "the dead-letter store")
+    if refusal:
+        raise ValueError(refusal)
     import contextlib
     from collections.abc import AsyncIterator
 

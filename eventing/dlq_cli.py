@@ -156,7 +156,7 @@ def build(locate: Locate | None, *, serve: bool) -> typer.Typer:
                 typer.echo(f"par eventing dlq serve: {refusal}", err=True)
                 sys.exit(2)
             configure("eventing")
-            app_ = standalone_app(store, token, 600.0)
+            app_ = standalone_app(store, token, 600.0, insecure=insecure_no_auth)
             uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
             sys.exit(0)
 

@@ -264,6 +264,7 @@ def eventing_on() -> Iterator[Callable[..., Eventing]]:
     def make(bootstrap: str, kind: str, objects: list[dict[str, Any]] | None = None, *, ingress: bool = True,
              dispatcher: bool = True, **env: Any) -> Eventing:
         port = free_port()
+        env.setdefault("PAR_EVENTING_INSECURE_NO_AUTH", not env.get("PAR_EVENTING_ADMIN_TOKEN"))
         settings = EventingSettings(PORT=port, **env)
         app = create_app(settings, bootstrap, objects=objects, ingress_enabled=ingress,
                          dispatcher_enabled=dispatcher)

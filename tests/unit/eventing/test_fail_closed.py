@@ -61,3 +61,19 @@ def test_the_dead_letter_store_runs_unauthenticated_only_when_told(
         assert httpx.get(f"http://127.0.0.1:{port}/dead-letters").status_code == 200
     finally:
         stop_process(proc)
+
+
+def test_the_apps_refuse_without_a_token_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rule for whoever builds the apps in process (not only the serve commands)."""
+    for name in ("PAR_EVENTING_ADMIN_TOKEN", "PAR_EVENTING_INSECURE_NO_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    from eventing.app import create_app
+    from eventing.dlq_api import standalone_app
+    from eventing.settings import EventingSettings
+
+    with pytest.raises(ValueError, match="PAR_EVENTING_ADMIN_TOKEN is not set"):
+        create_app(EventingSettings(), "127.0.0.1:9")
+    with pytest.raises(ValueError, match="PAR_EVENTING_ADMIN_TOKEN is not set"):
+        standalone_app(str(tmp_path / "dl.sqlite3"), None, 5.0)
+    assert create_app(EventingSettings(PAR_EVENTING_INSECURE_NO_AUTH=True), "127.0.0.1:9") is not None
+    assert standalone_app(str(tmp_path / "dl.sqlite3"), "t", 5.0) is not None
