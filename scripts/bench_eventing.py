@@ -200,7 +200,7 @@ def uvicorn_app(app: str, port: int, env: dict[str, str], log: Path):
 def par_eventing(config: Path, port: int, bootstrap: str, log: Path, *flags: str):
     par = str(Path(sys.executable).parent / "par")
     return process([par, "eventing", "serve", "--config", str(config), "--port", str(port), *flags],
-                   {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}, log)
+                   {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PAR_EVENTING_ADMIN_TOKEN": "bench"}, log)
 
 
 def wrk(url: str, lua: Path, duration: float) -> tuple[float, float, int]:
