@@ -39,3 +39,5 @@ def test_archive_saves_both_images_with_their_names_once(images: Images, tmp_pat
     again = archive()
     if again["RUNTIME_IMAGE"] == out["RUNTIME_IMAGE"]:  # unchanged inputs: nothing written again
         assert {kind: Path(again[f"{kind}_ARCHIVE"]).stat().st_mtime_ns for kind in expected} == first
+    for path in tmp_path.glob("*.tar"):
+        path.unlink()  # 700 MB: pytest keeps the last sessions' temporary folders
