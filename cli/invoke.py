@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def invoke(
@@ -15,6 +19,9 @@ def invoke(
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the answer"),
     data_dir: Path = typer.Option(
         None, "--data-dir", envvar="PAR_DATA_DIR", help="Data folder of the running `par up` [~/.par]."
+    ),
+    output: str = typer.Option(
+        "text", "--output", "-o", help="text: a failure is one line on stderr; json: the body on stdout"
     ),
 ) -> None:
     """POST JSON to an agent through the gateway (Host routing, `PAR_API_KEY` or the admin key);
@@ -45,7 +52,22 @@ def invoke(
     except httpx.HTTPError as exc:
         typer.echo(f"Error: gateway {found.gateway_url} unreachable: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(response.text)
-    if response.status_code >= 400:
-        typer.echo(f"Error: HTTP {response.status_code}", err=True)
+    failed = response.status_code >= 400
+    if not failed or output == "json":
+        typer.echo(response.text)
+    if failed:
+        typer.echo(f"Error: {problem_line(response)}", err=True)
         raise typer.Exit(1)
+
+
+def problem_line(response: httpx.Response) -> str:
+    """`code: detail (HTTP 404)` from a problem+json body; the status and body's start otherwise."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("code") or body.get("detail")):
+        said = ": ".join(str(body[k]) for k in ("code", "detail") if body.get(k))
+    else:
+        said = " ".join(response.text.split())[:200] or response.reason_phrase
+    return f"{said} (HTTP {response.status_code})"
