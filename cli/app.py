@@ -3,6 +3,7 @@
 
 import typer
 
+from cli.env import env
 from cli.events import app as events_app
 from cli.invoke import invoke
 from cli.migrate import migrate
@@ -20,6 +21,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(gateway_app, name="gateway")
 app.command("up")(up)
 app.command("invoke")(invoke)
+app.command("env")(env)
 app.command("migrate")(migrate)
 app.command("status")(status)
 register_registry_commands(app)

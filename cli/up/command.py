@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,6 @@ def up(
     Ctrl-C or SIGTERM stops everything, every agent process included.
     """
     import logging
-    import sys
 
     from cli.settings import check_all
     from registry.discovery import data_dir as resolve_data_dir
@@ -50,7 +51,7 @@ def up(
         assert info is not None
         key_file = platform.data_dir / "admin.key"
         say(banner(info.gateway_url, info.registry_url, platform.admin_key, key_file, info.domain, port,
-                   grpc=platform.grpc_address))
+                   grpc=platform.grpc_address, broker=info.eventing_url))
         if demo:
             await deploy_demo(info.registry_url, platform.admin_key or "", platform.data_dir, say)
             say("demo ready: emit an event, then see it received:\n"
@@ -81,21 +82,31 @@ def _run_loop(main: Any) -> None:
 
 def banner(
     gateway: str, registry: str, key: str | None, key_file: Path, domain: str, port: int,
-    grpc: str | None = None,
+    grpc: str | None = None, broker: str | None = None,
 ) -> str:
     grpc_line = [f"  grpc       {grpc}   (pixell.agent.AgentService; metadata x-par-agent: {{agent}})"]
+    broker_line = [f"  broker     {broker}/default/default   (CloudEvents: POST {{namespace}}/{{broker}})"]
+    par = par_command()
     return "\n".join([
         "PAR is up.",
         f"  gateway    {gateway}   (agents: Host {{agent}}.{{namespace}}.{domain})",
         *(grpc_line if grpc else []),
         f"  console    {registry}/console   (sign in with the admin key)",
         f"  registry   {registry}",
+        *(broker_line if broker else []),
         f"  admin key  {key}   (saved in {key_file})",
+        f"  par        {par}   (to put it and these URLs in a shell: eval \"$({par} env)\")",
         "Next:",
         "  par deploy demo-agent-0.1.0.apkg        # or: par up --demo",
         curl(port, "demo-agent", domain, key_file, '{"x":1}'),
         "Ctrl-C stops everything.",
     ])
+
+
+def par_command() -> str:
+    """The `par` this platform runs from: beside its Python (a venv), else the one on PATH."""
+    beside = Path(sys.executable).with_name("par")
+    return str(beside) if beside.is_file() else shutil.which("par") or "par"
 
 
 def curl(
