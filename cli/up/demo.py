@@ -79,11 +79,16 @@ async def deploy_demo(registry_url: str, admin_key: str, data_dir: Path, say: Ca
             _check(response, f"upload {name}")
             response = await client.put(f"/v1/namespaces/default/agents/{name}/deployment", json={})
             _check(response, f"deploy {name}")
-            say(f"demo: deployed {name} {response.json().get('traffic', '')}")
+            say(f"demo: deployed {name} ({_traffic(response.json().get('traffic', []))})")
         response = await client.post("/v1/namespaces/default/triggers", json=DEMO_TRIGGER)
         if response.status_code != 409:  # already there from an earlier --demo
             _check(response, "create trigger")
         say("demo: trigger greetings (type=par.demo.greeting -> event-receiver)")
+
+
+def _traffic(targets: list[dict]) -> str:
+    """`0.1.0 100%` as `par agents get` shows a split, not the API's JSON."""
+    return ", ".join(f"{t.get('version')} {t.get('percent')}%" for t in targets) or "no traffic yet"
 
 
 def _check(response: httpx.Response, step: str) -> None:

@@ -79,7 +79,10 @@ def test_demo_deploys_the_examples_and_their_trigger(tmp_path: Path) -> None:
         assert trigger.status_code == 200, trigger.text
         assert trigger.json()["filters"] == {"type": "par.demo.greeting"}
         assert demo.call("demo-agent", json_body={"x": 1}).json()["received"] == {"x": 1}
-        assert "demo: trigger greetings" in demo.output()
+        said = demo.output()
+        assert "demo: trigger greetings" in said
+        assert "demo: deployed demo-agent (0.1.0 100%)" in said, said  # no Python reprs
+        assert "{'" not in said and "[{" not in said
     finally:
         demo.stop()
         demo.kill()
