@@ -194,7 +194,7 @@ build_image() {
     --label org.opencontainers.image.source=par/scripts/cluster.sh "$ctr"
   rm -f "$tar"
   bah commit --quiet --rm "$ctr" "docker-archive:$tar:$ref" >/dev/null
-  ctr_ images import --quiet "$tar" >/dev/null
+  ctr_ images import "$tar" >/dev/null
   rm -f "$tar"
   mkdir -p "$CACHE/images"
   echo "$stamp" >"$CACHE/images/${ref//\//_}"
@@ -347,6 +347,7 @@ start_control_plane() {
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$WORK/sa.pub" --service-account-signing-key-file="$WORK/sa.key" \
+    --kubelet-preferred-address-types=InternalIP \
     --shutdown-delay-duration=0s --profiling=false --v=0
   wait_for 90 kube-apiserver kctl get --raw /readyz
   spawn kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG_FILE" \
@@ -470,11 +471,16 @@ clientConnection: {kubeconfig: $KUBECONFIG_FILE}
 hostnameOverride: $NODE_NAME
 clusterCIDR: $POD_CIDR
 nodePortAddresses: [127.0.0.0/8]   # NodePorts on loopback only (Kourier's gateway at 127.0.0.1:$HTTP_PORT)
-metricsBindAddress: 127.0.0.1:0
+metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: ""
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}   # leave the host's
 EOF
   spawn kube-proxy "$BIN/kube-proxy" --config="$WORK/kube-proxy.yaml" --v=0
+  wait_for 60 "kube-proxy's Service rules" kube_proxy_synced
+}
+
+kube_proxy_synced() {
+  running kube-proxy && iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q "default/kubernetes"
 }
 
 node_ready() {
@@ -653,7 +659,7 @@ stop_containers() {
 kill_pod_processes() {  # whatever is still in the kubepods cgroups (every hierarchy)
   local pid
   find /sys/fs/cgroup/*/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u \
-    | while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done
+    | while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done || true   # none: nothing to do
 }
 
 # containerd's shims and anything else left in the node's mount namespace (matched by namespace id).
@@ -673,7 +679,7 @@ remove_cgroups() {  # the kubelet's /kubepods trees, deepest first (a cgroup goe
   kill_pod_processes
   find /sys/fs/cgroup/*/kubepods -depth -type d 2>/dev/null | while read -r dir; do
     rmdir "$dir" 2>/dev/null || true
-  done
+  done || true
 }
 
 # Rules that jump to, and chains named, KUBE-* / CNI-* / PAR-CLUSTER: kube-proxy's, the kubelet's, ours.
@@ -686,7 +692,7 @@ remove_iptables() {
         | while read -r rule; do
             eval "args=(${rule#-A })"   # iptables-save quotes comments as the shell does
             "$cmd" -t "$table" -D "${args[@]}" 2>/dev/null || true
-          done
+          done || true
       for chain in $("$cmd"-save -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\|CNI-[^ ]*\|PAR-CLUSTER\) .*/\1/p'); do
         "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
       done
