@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import typer
 
+from registry.commands.agents import serving_versions
 from registry.commands.common import Output, OutputOpt, render, reports_errors
 
 PART_COLUMNS = (
@@ -23,7 +24,7 @@ PART_COLUMNS = (
 AGENT_COLUMNS = (
     ("NAMESPACE", lambda a: a["namespace"]),
     ("NAME", lambda a: a["name"]),
-    ("VERSION", lambda a: a["latest_version"]),
+    ("VERSION", lambda a: serving_versions(a) or a["latest_version"]),  # what serves, else the upload
     ("READY", lambda a: a["status"]["phase"]),
     ("TRAFFIC", lambda a: a.get("traffic")),
     ("INSTANCES", lambda a: a.get("instances")),

@@ -13,7 +13,7 @@ app = typer.Typer(help="Agents registered in the registry.", no_args_is_help=Tru
 AGENT_COLUMNS = (
     ("NAMESPACE", lambda a: a["namespace"]),
     ("NAME", lambda a: a["name"]),
-    ("VERSION", lambda a: _serving(a)),
+    ("VERSION", lambda a: serving_versions(a)),
     ("LATEST", lambda a: a["latest_version"]),
     ("STATUS", lambda a: a["status"]["phase"]),
     ("URL", lambda a: a["status"]["url"]),
@@ -27,7 +27,7 @@ TRAFFIC_COLUMNS = (
 )
 
 
-def _serving(agent: dict[str, Any]) -> str | None:
+def serving_versions(agent: dict[str, Any]) -> str | None:
     """The version(s) taking the traffic: `0.1.0`, or `0.1.0 90%, 0.2.0 10%` while split."""
     serving = agent.get("serving") or []
     if len(serving) == 1:
