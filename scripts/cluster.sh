@@ -175,7 +175,8 @@ envoy_binary() {
 
 # image_current REF STAMP: the image is in containerd and was built from the same inputs.
 image_current() {
-  ctr_ images ls -q | grep -qxF "$1" && [ "$(cat "$CACHE/images/${1//\//_}" 2>/dev/null)" = "$2" ]
+  # (grep reads the whole list: with -q it could exit first and fail the pipeline on SIGPIPE)
+  ctr_ images ls -q | grep -xF "$1" >/dev/null && [ "$(cat "$CACHE/images/${1//\//_}" 2>/dev/null)" = "$2" ]
 }
 
 # build_image REF USER ENTRYPOINT-JSON FILE=DEST...: copy the files into an empty image, import it.
@@ -480,7 +481,7 @@ EOF
 }
 
 kube_proxy_synced() {
-  running kube-proxy && iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q "default/kubernetes"
+  running kube-proxy && iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep "default/kubernetes" >/dev/null
 }
 
 node_ready() {
