@@ -7,6 +7,7 @@ Route order matters: the runtime's own routes first (with the original runtime's
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from runtime.invoke import HandlerFailed, call
 from runtime.observe import Metrics, RequestObserver
 from runtime.problem import MEDIA_TYPE, problem
 from runtime.rest import mount_rest
+from runtime.tasks import Pending
 
 log = logging.getLogger("runtime.app")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -49,6 +51,22 @@ def json_result(result: Any, status: int = 200) -> Response:
             return JSONResponse(jsonable_encoder(result), status_code=status)
         except Exception as exc:
             return error_response(500, "bad_result", f"handler result is not JSON-serializable: {exc}")
+
+
+async def plain(result: Any, time_limit: float) -> Any:
+    """Outside A2A there is no task to leave open: a handler's `input_required(message)` answers its
+    message, `keep_working(then, ...)` what `then()` settles to (within the same time limit)."""
+    while isinstance(result, Pending):
+        if result.then is None:
+            return result.message
+        try:
+            async with asyncio.timeout(time_limit):
+                result = await result.then()
+        except TimeoutError:
+            raise HandlerFailed(504, "timeout", f"its work did not finish within {time_limit:g}s") from None
+        except Exception as exc:
+            raise HandlerFailed(500, "handler_error", f"its work raised: {exc}", type(exc).__name__) from exc
+    return result
 
 
 async def read_json(request: Request) -> Any:
@@ -189,7 +207,9 @@ def _add_invoke(app: FastAPI, agent: Agent, time_limit: float) -> None:
             return error_response(404, "no_entrypoint", f"{agent.name} declares no entrypoint")
         try:
             context = await read_json(request)
-            result = await call(agent.handler, context, time_limit=time_limit, what="entrypoint")
+            result = await plain(
+                await call(agent.handler, context, time_limit=time_limit, what="entrypoint"), time_limit
+            )
         except HandlerFailed as exc:
             return problem_response(exc.problem())
         return json_result(result)
@@ -217,6 +237,7 @@ def _add_cloudevents(app: FastAPI, agent: Agent, time_limit: float) -> None:
                 result = await call(agent.handler, context, time_limit=time_limit, what="entrypoint")
             else:
                 return error_response(404, "no_handler", f"no handler for event type {event.get_type()!r}")
+            result = await plain(result, time_limit)
         except HandlerFailed as exc:
             return problem_response(exc.problem())
         if result is None:

@@ -148,3 +148,11 @@ def test_invalid_messages_are_invalid_params_naming_the_field(
     answer = _rpc(agent, method, {"message": message})
     assert answer["error"]["code"] == -32602, answer
     assert answer["error"]["data"]["field"] == f"params.message.{field}", answer
+
+
+def test_outside_a2a_an_open_task_is_its_answer(agent: RuntimeProcess) -> None:
+    """/invoke has no task to leave open: `keep_working(then)` answers what `then()` settles to,
+    `input_required(message)` its message."""
+    answer = httpx.post(agent.url("/invoke"), json={"text": "hi"}, timeout=30)
+    assert answer.status_code == 200 and answer.json().startswith("You said 'hi'."), answer.text
+    assert httpx.post(agent.url("/invoke"), json={"text": "done"}, timeout=30).json() == "Goodbye!"
