@@ -240,7 +240,12 @@ def without_eventing(kube_apiserver: KubeAPIServer) -> Iterator[None]:
 
 
 async def test_without_knative_eventing_a_deploy_needs_no_broker(
-    backend: KnativeBackend, kube_apiserver: KubeAPIServer, kube_namespace: str, without_eventing: None
+    backend: KnativeBackend,
+    kube_apiserver: KubeAPIServer,
+    kube_namespace: str,
+    without_eventing: None,
+    tmp_path: Path,
+    demo_apkg_kit: Path,
 ) -> None:
     """On a Serving-only cluster the first deploy failed on the Kafka Broker (a 503 "Deploy
     backend unavailable"). The agent deploys; a Trigger, which needs Eventing, is refused naming
@@ -256,6 +261,17 @@ async def test_without_knative_eventing_a_deploy_needs_no_broker(
     assert isinstance(refused.value, BackendRejected)
     assert "Broker (eventing.knative.dev/v1) is not installed" in str(refused.value)
     assert "Knative Eventing" in str(refused.value)
+    # Through the registry: the first deploy of a new agent is accepted, a Trigger is a 422
+    # naming the kind (a 503 "Deploy backend unavailable" invited retrying a permanent error).
+    settings = RegistrySettings(data_dir=tmp_path / "reg")
+    with run_registry(settings, backend) as registry, registry.client() as c:
+        upload(registry, c, kube_namespace, demo_apkg_kit)
+        deployed = c.put(f"/v1/namespaces/{kube_namespace}/agents/demo-agent/deployment", json={})
+        assert deployed.status_code == 200, deployed.text
+        body = {"name": "orders", "filters": {"type": "x"}, "sink_agent": "demo-agent"}
+        answer = c.post(f"/v1/namespaces/{kube_namespace}/triggers", json=body)
+        assert answer.status_code == 422 and "retry-after" not in answer.headers, answer.text
+        assert answer.json()["code"] == "kind_not_installed" and "Broker" in answer.json()["detail"]
 
 
 async def test_a_crashing_revision_fails_with_its_reason_before_knatives_deadline(
