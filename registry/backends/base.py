@@ -15,8 +15,12 @@ Rules every backend keeps, because the registry relies on them:
   phase is `ready`, `failed` or `absent`, after `max_wait` seconds, or when the caller stops.
 - `follow` is what the registry records: `watch` unless the backend's status keeps changing
   after `ready` with no new deploy (see `DeployBackend.follow`).
-- Failures to reach the backend itself raise `BackendError`; the registry turns that into 503.
-  A refusal of the desired state itself raises `BackendRejected` (a BackendError), which is 422.
+- Failures to reach the backend itself raise `BackendError` (`registry.backends.errors`); the
+  registry turns that into 503. A refusal of the desired state itself raises `BackendRejected` (a
+  BackendError), which is 422; so is `BackendMissing`, something the state needs that is not on
+  the cluster (a kind not installed, a namespace the registry may not create), never a 503.
+- The spec types (`DeploymentSpec`, `TriggerSpec`, `DeploymentStatus`, ...) live in `registry.spec`,
+  below both this interface and Knative's object model (`registry.knative`).
 """
 
 from __future__ import annotations
