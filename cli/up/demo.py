@@ -9,13 +9,14 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).with_name("examples")  # the checkout's examples/, shipped in the wheel
 DEMO_AGENTS = ("demo-agent", "event-emitter", "event-receiver")
 DEMO_TRIGGER = {
     "name": "greetings",
@@ -30,9 +31,11 @@ class DemoError(RuntimeError):
 
 
 def pixell_command() -> str:
-    """`PAR_PIXELL`, else the pixell-kit that scripts/bootstrap.sh installs, else `pixell` on PATH."""
-    candidates = [os.environ.get("PAR_PIXELL"), str(EXAMPLES.parent / ".cache/tools/pixell-kit/bin/pixell"),
-                  shutil.which("pixell")]
+    """`PAR_PIXELL`, else a pixell beside this Python (`pip install pixell-kit` in PAR's venv), else
+    the pixell-kit scripts/bootstrap.sh installs in a checkout, else `pixell` on PATH."""
+    checkout = Path(__file__).resolve().parents[2]
+    candidates = [os.environ.get("PAR_PIXELL"), str(Path(sys.executable).with_name("pixell")),
+                  str(checkout / ".cache/tools/pixell-kit/bin/pixell"), shutil.which("pixell")]
     for candidate in candidates:
         if candidate and Path(candidate).exists():
             return candidate

@@ -25,8 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ParUp:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None,
+        python: str = sys.executable, cwd: Path = ROOT,
+    ) -> None:
+        """`python`/`cwd`: the installation of PAR to run and where (the checkout's by default)."""
         self.data_dir = data_dir
+        self.python, self.cwd = python, cwd
         self.port = port or free_port()
         self.env = {**os.environ, "PAR_SCALE_TO_ZERO_AFTER": "60", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -39,9 +44,9 @@ class ParUp:
     def start(self, *args: str, timeout: float = 60.0) -> ParUp:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from cli.main import main; main()", "up",
+            [self.python, "-c", "from cli.main import main; main()", "up",
              "--data-dir", str(self.data_dir), "--port", str(self.port), *args],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         marker = self.data_dir / "platform.json"
@@ -89,8 +94,8 @@ class ParUp:
         env = {k: v for k, v in os.environ.items() if k not in ("PAR_REGISTRY_URL", "PAR_API_KEY")}
         env["PAR_DATA_DIR"] = str(self.data_dir)
         done = subprocess.run(
-            [sys.executable, "-c", "from cli.main import main; main()", *args],
-            env=env, capture_output=True, text=True, timeout=180, check=False,
+            [self.python, "-c", "from cli.main import main; main()", *args],
+            env=env, cwd=self.cwd, capture_output=True, text=True, timeout=180, check=False,
         )
         if check:
             assert done.returncode == 0, done.stderr + done.stdout
