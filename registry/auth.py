@@ -130,6 +130,8 @@ async def install_gateway_key(session: AsyncSession, key: str) -> None:
     if key_id is None:
         raise ValueError("PAR_GATEWAY_KEY is not a PAR API key (par_<12 hex>_<43 chars>)")
     record = await session.get(ApiKey, key_id)
+    if record is not None and record.admin and not record.revoked:
+        raise ValueError("PAR_GATEWAY_KEY is an admin key: give the gateway a key of its own")
     if record is None:
         session.add(ApiKey(
             id=key_id, hash=hash_key(key), name="gateway (PAR_GATEWAY_KEY)", tenant="gateway", admin=False,

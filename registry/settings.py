@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime import quantity
@@ -150,6 +150,17 @@ class RegistrySettings(BaseSettings):
             if any(len(pair) != 2 or not pair[0] for pair in pairs):
                 raise ValueError(f"{value!r} is not key=value[,key=value...]")
             return dict(pairs)
+        return value
+
+    @field_validator("gateway_key")
+    @classmethod
+    def _gateway_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from gateway.apikeys import parse_key_id
+
+        if value and parse_key_id(value) is None:
+            raise ValueError("not a PAR API key (par_<12 hex>_<43 chars>)")
+        if value and value == info.data.get("admin_key"):
+            raise ValueError("is the admin key: give the gateway a key of its own")
         return value
 
     @field_validator("console_trusted_proxies", mode="before")

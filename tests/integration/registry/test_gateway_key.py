@@ -96,3 +96,24 @@ def test_par_keys_create_gateway(monkeypatch: pytest.MonkeyPatch, registry: tupl
     assert sent[0]["role"] == "gateway" and "reads /v1/gateway/snapshot and nothing else" in result.output
     refused = CliRunner().invoke(keys.app, ["create", "--gateway", "--admin"])
     assert refused.exit_code == 2
+
+
+def test_the_admin_key_is_not_installed_as_a_gateway_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    for name in ("PAR_ADMIN_KEY", "PAR_GATEWAY_KEY", "DATABASE_URL", "PAR_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    admin = generate_key()[1]
+    with pytest.raises(ValidationError, match="is the admin key"):
+        RegistrySettings(data_dir=tmp_path, admin_key=admin, gateway_key=admin)
+    with pytest.raises(ValidationError, match="not a PAR API key"):
+        RegistrySettings(data_dir=tmp_path, gateway_key="secret")
+    generated: list[str] = []  # an admin key the registry made itself, then named as the gateway's
+    first = create_app(RegistrySettings(data_dir=tmp_path), announce=lambda k, _: generated.append(k))
+    with TestClient(first):
+        pass
+    app = create_app(RegistrySettings(data_dir=tmp_path, gateway_key=generated[0]))
+    with pytest.raises(ValueError, match="PAR_GATEWAY_KEY is an admin key"), TestClient(app):
+        pass
