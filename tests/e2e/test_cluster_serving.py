@@ -57,10 +57,11 @@ def _hello_service(name: str) -> dict:
     }
 
 
-def _ready_url(cluster: KnativeCluster, name: str) -> str | None:
+def _ready_url(cluster: KnativeCluster, name: str) -> str:
+    """The Service's URL once it is Ready, "" before."""
     status = cluster.get("ksvc", name, "-n", NAMESPACE).get("status", {})
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
-    return status.get("url") if ready else None
+    return str(status.get("url", "")) if ready else ""
 
 
 def _pods(cluster: KnativeCluster, name: str) -> list[dict]:
