@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --dev
 bash scripts/kafka.sh
 echo "==> ruff"
 .venv/bin/ruff check .

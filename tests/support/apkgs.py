@@ -44,7 +44,7 @@ def build_apkg(project_dir: Path, out_dir: Path, tool: str = "kit") -> Path:
     project_dir, out_dir = Path(project_dir), Path(out_dir)
     pixell = TOOLS[tool]
     if not pixell.exists():
-        raise FileNotFoundError(f"{pixell} missing: run scripts/bootstrap.sh (it installs the pixell tools)")
+        raise FileNotFoundError(f"{pixell} missing: run scripts/bootstrap.sh --dev")
     cached_dir = CACHE / f"{tool}-{project_hash(project_dir)}"
     cached = next(cached_dir.glob("*.apkg"), None) if cached_dir.is_dir() else None
     if cached is None:

@@ -72,5 +72,5 @@ def test_installed_versions_are_the_locked_ones() -> None:
         for name in wanted
         if name in locked and metadata.version(name) != locked[name]
     }
-    assert not drift, f"installed (left) differs from uv.lock (right); run scripts/bootstrap.sh: {drift}"
+    assert not drift, f"installed differs from uv.lock (right); run scripts/bootstrap.sh --dev: {drift}"
     assert wanted <= locked.keys(), f"declared but not locked (run uv lock): {wanted - locked.keys()}"
