@@ -6,6 +6,7 @@
 #   scripts/cluster.sh env      export lines: KUBECONFIG, PAR_INGRESS
 #   scripts/cluster.sh status   what runs, node and deployments, memory
 #   scripts/cluster.sh down     stop it all and leave the machine as it was (images stay cached)
+#   scripts/cluster.sh kn ARGS  Knative's CLI (kn v0.42.0, built on first use) against this cluster
 #
 # Every binary is built from the Go module proxy (modules in scripts/cluster/, kube-apiserver and etcd by
 # scripts/kube-apiserver.sh) or from ../shared/net-kourier; every image is built here with buildah
@@ -27,6 +28,7 @@ KNATIVE_VERSION=v0.42.2     # knative.dev/serving module = Knative Serving 1.15.
 KNATIVE_TAG=v1.15.2
 KOURIER_TAG=v1.15.1         # ../shared/net-kourier
 COREDNS_VERSION=v1.11.3     # scripts/cluster/coredns/go.mod
+KN_VERSION=v0.42.0          # scripts/cluster/kn/go.mod (kn 1.15)
 PAUSE_TAG=3.10
 HELLO_IMAGE=dev.local/par-test/hello:0.1.0   # the e2e test's Service, the cold-start baseline
 
@@ -569,6 +571,8 @@ cmd_up() {
     log "cluster already up"; cmd_env; return 0
   fi
   [ -d "$WORK" ] && { log "cleaning up a previous run"; cmd_down >/dev/null; }
+  # A failed `up` leaves what it started running, to be looked at; say so, and how to undo it.
+  trap 'echo "cluster.sh: up failed; logs in $WORK/logs/, \`scripts/cluster.sh down\` cleans up" >&2' EXIT
   install_packages
   local t0 t
   t0=$(now_ms)
@@ -596,8 +600,16 @@ cmd_up() {
   wait_available knative-serving 180
   log "Knative Serving $KNATIVE_TAG and Kourier $KOURIER_TAG Available ($(elapsed "$t") ms)"
   install_par
+  trap - EXIT
   log "cluster up in $(elapsed "$t0") ms; ingress http://127.0.0.1:$HTTP_PORT (Host: NAME.NAMESPACE.$DOMAIN)"
   cmd_env
+}
+
+cmd_kn() {  # kn, built once (not part of `up`: nothing needs it)
+  find_go
+  mkdir -p "$BIN"
+  go_build kn "$KN_VERSION" scripts/cluster/kn "-s -w" knative.dev/client/cmd/kn >&2
+  exec "$BIN/kn" --kubeconfig "$KUBECONFIG_FILE" "$@"
 }
 
 cmd_env() {
@@ -616,14 +628,22 @@ cmd_status() {
   memory_report
 }
 
-memory_report() {  # resident memory of the cluster's daemons and of the pods' cgroup
-  local name pid rss=0 pods
-  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy; do
+# Resident memory of the cluster's processes (the control plane, kube-proxy and everything in the node's
+# mount namespace: containerd, its shims, the kubelet) and of the pods' cgroup.
+memory_report() {
+  local name pid rss=0 pods ns proc
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
     pid=$(pid_of "$name") || continue
     rss=$((rss + $(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
   done
+  ns=$(readlink "/proc/$(pid_of node-ns)/ns/mnt" 2>/dev/null) || ns=none
+  for proc in /proc/[0-9]*; do
+    if [ "$(readlink "$proc/ns/mnt" 2>/dev/null)" = "$ns" ]; then
+      rss=$((rss + $(awk '/VmRSS/ {print $2}' "$proc/status" 2>/dev/null || echo 0)))
+    fi
+  done
   pods=$(cat /sys/fs/cgroup/memory/kubepods/memory.usage_in_bytes 2>/dev/null || echo 0)
-  echo "memory: daemons $((rss / 1024)) MiB resident, pods $((pods / 1048576)) MiB (cgroup kubepods, page cache included)"
+  echo "memory: cluster processes $((rss / 1024)) MiB resident, pods $((pods / 1048576)) MiB (cgroup kubepods, page cache included)"
 }
 
 cmd_down() {
@@ -718,5 +738,6 @@ case ${1:-} in
   env) cmd_env ;;
   status) cmd_status ;;
   build) install_packages; build_binaries ;;
-  *) echo "usage: scripts/cluster.sh up|down|env|status|build" >&2; exit 2 ;;
+  kn) shift; cmd_kn "$@" ;;
+  *) echo "usage: scripts/cluster.sh up|down|env|status|build|kn [ARGS]" >&2; exit 2 ;;
 esac

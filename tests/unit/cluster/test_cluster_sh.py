@@ -47,6 +47,7 @@ def test_versions_match_the_modules_that_build_them() -> None:
     assert _required("kube", "k8s.io/kubernetes") == _constant("KUBE_VERSION")
     assert _required("knative", "knative.dev/serving") == _constant("KNATIVE_VERSION")
     assert _required("coredns", "github.com/coredns/coredns") == _constant("COREDNS_VERSION")
+    assert _required("kn", "knative.dev/client") == _constant("KN_VERSION")
     # the staging modules follow k8s.io/kubernetes v1.X.Y as v0.X.Y
     staging = "v0." + _constant("KUBE_VERSION").split(".", 1)[1]
     replaces = re.findall(r"=> (k8s\.io/\S+) (v\S+)", (MODULES / "kube" / "go.mod").read_text())
