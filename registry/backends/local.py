@@ -20,7 +20,7 @@ from registry.backends.base import DeployBackend
 from registry.backends.eventing_admin import EventingAdmin
 from registry.spec import Condition, DeploymentSpec, DeploymentStatus, Phase, TriggerSpec, VersionTarget
 from runtime import quantity
-from serving import Controller, Limits, RevisionSpec, ServiceStatus, prepare
+from serving import Controller, Limits, RevisionSpec, ServiceStatus
 
 COALESCE_SECONDS = 0.2  # after ready, one status for a burst of instance changes
 
@@ -47,7 +47,6 @@ class LocalBackend(DeployBackend):
     ) -> None:
         self.serving = serving
         self._domain, self._port = domain, port
-        self._prepared_root = serving.settings.data_dir / "prepared"
         self._eventing = (
             EventingAdmin(eventing_admin_url, eventing_admin_token) if eventing_admin_url else None
         )
@@ -91,7 +90,7 @@ class LocalBackend(DeployBackend):
                 self.serving.notify()
 
         source = target.artifact_path or target.artifact_url
-        package_dir = await prepare(self._prepared_root, target.sha256, source, progress)
+        package_dir = await self.serving.preparer.prepare(target.sha256, source, progress)
         scaling = spec.scaling
         # Knative's timeoutSeconds is enforced by its queue-proxy; here the runtime enforces it.
         env = {"PAR_REQUEST_TIMEOUT_SEC": str(scaling.timeout_seconds)}
