@@ -175,7 +175,9 @@ build_target() {
     log "$image exists (inputs unchanged)"
     return 0
   fi
-  local args=(--layers --pull=never --network=host --target "$target"
+  # --force-rm: buildah 1.28 otherwise leaves a working container behind for the FROM-only `uv` stage
+  # of every build, and for each stage of a failed one.
+  local args=(--layers --force-rm --pull=never --network=host --target "$target"
     --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" --build-arg "UV_IMAGE=$UV_IMAGE")
   [ -n "${UV_INDEX_URL:-}" ] && args+=(--build-arg "UV_INDEX_URL=$UV_INDEX_URL")
   [ -n "${PIP_INDEX_URL:-}" ] && args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")

@@ -49,6 +49,7 @@ def empty_index() -> Iterator[EmptyIndex]:
 def test_the_build_asks_the_index_it_is_given(images: Images, empty_index: EmptyIndex, variable: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("UV_INDEX_URL", "PIP_INDEX_URL")}
     env[variable] = empty_index.url
+    before = _buildah_containers()
     result = subprocess.run(
         ["bash", str(SCRIPT), "build"], capture_output=True, text=True, timeout=900, env=env, check=False
     )
@@ -56,3 +57,11 @@ def test_the_build_asks_the_index_it_is_given(images: Images, empty_index: Empty
     assert any(path.startswith("/simple/") for path in empty_index.asked), (empty_index.asked, result.stderr)
     names = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     assert names["RUNTIME_IMAGE"] != images.runtime  # the index is an input: another tag
+    # buildah 1.28 may leave a failed build's working containers behind, even with --force-rm.
+    for container in _buildah_containers() - before:
+        subprocess.run(["buildah", "rm", container], capture_output=True, check=False, timeout=60)
+
+
+def _buildah_containers() -> set[str]:
+    out = subprocess.run(["buildah", "containers", "--quiet"], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
