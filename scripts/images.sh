@@ -7,6 +7,8 @@
 #                                   (kept when already there), for `ctr -n k8s.io images import FILE`
 #   scripts/images.sh names         the image names the current inputs give (builds nothing)
 #   scripts/images.sh bases         the base images only
+#   scripts/images.sh prune         remove this script's runtime/platform tags other than the current
+#                                   ones (`podman image prune` then reclaims their layer cache)
 #
 # stdout carries only NAME=VALUE lines (eval-able), e.g.
 #   PYTHON_IMAGE=dev.local/par/python:3.11-bookworm-<stamp>   UV_IMAGE=dev.local/par/uv:0.13.9
@@ -229,13 +231,24 @@ archive() { # DIR: docker-archive tarballs named by tag, written once
   done
 }
 
+prune() { # every dev.local/par/{runtime,platform} tag but the current two
+  local image
+  buildah images --format '{{.Name}}:{{.Tag}}' | grep -E "^$REPO/(runtime|platform):" | sort -u |
+    while read -r image; do
+      if [ "$image" != "$RUNTIME_IMAGE" ] && [ "$image" != "$PLATFORM_IMAGE" ]; then
+        log "removing $image"
+        buildah rmi "$image" >/dev/null
+      fi
+    done
+}
+
 main() {
   local command=${1:-build}
   case "$command" in
-    build | bases | names) ;;
+    build | bases | names | prune) ;;
     archive) [ -n "${2:-}" ] || die "usage: scripts/images.sh archive DIR" ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; return 0 ;;
-    *) die "unknown command $command (build, archive DIR, names, bases)" ;;
+    *) die "unknown command $command (build, archive DIR, names, bases, prune)" ;;
   esac
   mkdir -p "$CACHE"
   if [ "$command" != names ]; then
@@ -255,6 +268,7 @@ main() {
   echo "RUNTIME_IMAGE=$RUNTIME_IMAGE"
   echo "PLATFORM_IMAGE=$PLATFORM_IMAGE"
   [ "$command" = names ] && return 0
+  [ "$command" = prune ] && { prune; return 0; }
   build_target runtime "$RUNTIME_IMAGE"
   build_target platform "$PLATFORM_IMAGE"
   report_size "$RUNTIME_IMAGE"
