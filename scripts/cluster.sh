@@ -112,8 +112,8 @@ go_build() {
     go build -p 2 "$@" -ldflags "$ldflags" -o "$out.tmp" "$package") &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 5
-    if kill -0 "$pid" 2>/dev/null && [ $(((SECONDS - start) % 30)) -lt 5 ]; then
+    sleep 1
+    if kill -0 "$pid" 2>/dev/null && [ $(((SECONDS - start) % 30)) -eq 0 ]; then
       echo "    ... still compiling $name ($((SECONDS - start)) s)"
     fi
   done
@@ -591,7 +591,7 @@ cmd_up() {
   start_kubelet
   start_kube_proxy
   wait_for 120 "node $NODE_NAME Ready" node_ready
-  log "node Ready ($(elapsed "$t") ms after the control plane started)"
+  log "control plane started and node Ready ($(elapsed "$t") ms)"
   t=$(now_ms)
   install_coredns
   install_knative
@@ -608,7 +608,8 @@ cmd_up() {
 cmd_kn() {  # kn, built once (not part of `up`: nothing needs it)
   find_go
   mkdir -p "$BIN"
-  go_build kn "$KN_VERSION" scripts/cluster/kn "-s -w" knative.dev/client/cmd/kn >&2
+  go_build kn "$KN_VERSION" scripts/cluster/kn "-s -w -X knative.dev/client/pkg/kn/commands/version.Version=$KN_VERSION" \
+    knative.dev/client/cmd/kn >&2
   exec "$BIN/kn" --kubeconfig "$KUBECONFIG_FILE" "$@"
 }
 
