@@ -40,15 +40,18 @@ def prepare(
     from runtime.apkg import ApkgError
     from runtime.prepare import prepare as do_prepare
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
-        with console.status("preparing") as status:
+        if console.is_terminal:
+            with console.status("preparing") as status:
 
-            def progress(line: str) -> None:
-                status.update(line.strip()[:100])
-                console.log(line)
+                def progress(line: str) -> None:
+                    status.update(line.strip()[:100])
+                    console.log(line)
 
-            prepared = do_prepare(package, into, expected_sha256=sha256, progress=progress)
+                prepared = do_prepare(package, into, expected_sha256=sha256, progress=progress)
+        else:  # a log or the platform reading it: whole lines, no spinner, time or source columns
+            prepared = do_prepare(package, into, expected_sha256=sha256, progress=console.out)
     except ApkgError as exc:
         console.print(f"[red]package refused ({exc.code}):[/] {exc}")
         raise typer.Exit(2) from None

@@ -64,7 +64,7 @@ class Preparer:
             progress(f"preparing {Path(source).name}")
             confined = self._confiner.confine_preparation(Path(tmp), self._limits)
             try:
-                await self._run(apkg, staging, sha256, confined, progress)
+                await self._run(apkg, staging, target, confined, progress)
             finally:
                 confined.release()
             (staging / _DONE).write_text(sha256)
@@ -73,14 +73,14 @@ class Preparer:
         return target
 
     async def _run(
-        self, apkg: Path, into: Path, sha256: str, confined: Confined, progress: Callable[[str], None]
+        self, apkg: Path, into: Path, final: Path, confined: Confined, progress: Callable[[str], None]
     ) -> None:
         private = confined.env
         cache = str(Path(private["HOME"]) / ".cache")
         env = {**base_env(), **private, "XDG_CACHE_HOME": cache, "UV_CACHE_DIR": f"{cache}/uv",
                "PIP_CACHE_DIR": f"{cache}/pip"}
         proc = await asyncio.create_subprocess_exec(
-            *_PREPARE, str(apkg), "--into", str(into), "--sha256", sha256,
+            *_PREPARE, str(apkg), "--into", str(into), "--sha256", final.name,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -95,7 +95,8 @@ class Preparer:
         try:
             async with asyncio.timeout(self._timeout):
                 async for raw in proc.stdout:
-                    line = raw.decode(errors="replace").strip()
+                    # The staging folder is renamed into place: name where the package will be.
+                    line = raw.decode(errors="replace").strip().replace(str(into), str(final))
                     if line:
                         tail = [*tail[-9:], line]
                         progress(line)

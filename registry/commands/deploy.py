@@ -54,7 +54,8 @@ def deploy(
     """Upload PACKAGE, register its version and route all traffic to it."""
     from rich.console import Console
 
-    console = Console(stderr=True)
+    # Off a terminal (CI logs, pipes) progress lines stay whole: no wrapping at an assumed width.
+    console = Console(stderr=True, soft_wrap=True)
     body: dict[str, object] = {
         key: value
         for key, value in {

@@ -40,3 +40,4 @@ def test_the_banner_shows_every_url_and_par_env_puts_them_in_a_shell(platform: P
     assert said == "|".join([platform.info["registry_url"], platform.admin_key,
                              platform.info["eventing_url"] + "/default/default"])
     assert found == par
+

@@ -57,3 +57,18 @@ def _environ(pid: int) -> bytes:
         return Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:  # gone meanwhile, or not ours to read
         return b""
+
+
+async def test_progress_is_whole_lines_naming_where_the_package_is_kept(tmp_path: Path) -> None:
+    project = tmp_path / "chatty-agent"
+    shutil.copytree(DEMO_AGENT, project)
+    (project / "requirements.txt").write_text("six==1.16.0\n")  # not in the runtime: installed
+    apkg = build_apkg(project, tmp_path / "out")
+    sha = hashlib.sha256(apkg.read_bytes()).hexdigest()
+    lines: list[str] = []
+    async with Controller(ServingSettings(data_dir=tmp_path / "data")) as controller:
+        prepared = await controller.preparer.prepare(sha, apkg, lines.append)
+    said = "\n".join(lines)
+    assert "dependencies: installing 1 with uv: six==1.16.0" in lines, said
+    assert f"demo-agent 0.1.0: prepared in {prepared}" in lines, said
+    assert ".prepare-" not in said and "cli.py:" not in said, said  # no staging path, no rich columns
