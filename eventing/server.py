@@ -93,7 +93,8 @@ def run(
         message = settings_error(exc)
         print(f"par eventing serve: {message}", file=sys.stderr)
         return 2
-    refusal = missing_token(settings.admin_token, insecure or settings.insecure_no_auth, "the admin API")
+    settings.insecure_no_auth = insecure or settings.insecure_no_auth  # the flag, for the app too
+    refusal = missing_token(settings.admin_token, settings.insecure_no_auth, "the admin API")
     if refusal:
         print(f"par eventing serve: {refusal}", file=sys.stderr)
         return 2
