@@ -34,6 +34,8 @@ UID = "10001"
 class Images:
     runtime: str
     platform: str
+    python: str  # the base images the script made (PYTHON_IMAGE, UV_IMAGE build args)
+    uv: str
     build_seconds: float
 
 
@@ -49,7 +51,13 @@ def images() -> Images:
     if result.returncode != 0:
         pytest.fail(f"scripts/images.sh failed ({result.returncode}):\n{result.stderr[-6000:]}")
     names = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    return Images(names["RUNTIME_IMAGE"], names["PLATFORM_IMAGE"], time.monotonic() - started)
+    return Images(
+        names["RUNTIME_IMAGE"],
+        names["PLATFORM_IMAGE"],
+        names["PYTHON_IMAGE"],
+        names["UV_IMAGE"],
+        time.monotonic() - started,
+    )
 
 
 def _ulimits() -> list[str]:

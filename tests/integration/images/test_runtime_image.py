@@ -6,16 +6,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import shutil
+import subprocess
 import threading
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.images.conftest import UID, Container, FileServer, Images, podman
+from tests.integration.images.conftest import ROOT, UID, Container, FileServer, Images, podman
 from tests.support.apkgs import DEMO_AGENT, build_apkg
 from tests.support.net import free_port
 
@@ -169,3 +172,36 @@ def test_requirements_the_runtime_lacks_are_installed_at_start_with_pip(
     assert answer["file"].startswith("/tmp/"), answer
     logs = container.logs()
     assert "with python: par-it-probe @" in logs, logs
+
+
+def test_a_baked_package_is_served_without_package_url(
+    images: Images, containers: list[Container], demo_apkg_kit: Path
+) -> None:
+    """`--build-arg APKG=...`: prepared in the build, served from AGENT_PACKAGE_PATH."""
+    name = f"par-it-{uuid.uuid4().hex[:8]}"
+    apkg = ROOT / "dist" / f"{name}.apkg"  # the build context lets in dist/ and *.apkg
+    apkg.parent.mkdir(exist_ok=True)
+    shutil.copyfile(demo_apkg_kit, apkg)
+    tag = f"dev.local/par/{name}:test"
+    ca = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+    command = [
+        "buildah", "bud", "--layers", "--force-rm", "--pull=never", "--network=host", "--target", "runtime",
+        "--build-arg", f"PYTHON_IMAGE={images.python}", "--build-arg", f"UV_IMAGE={images.uv}",
+        "--build-arg", f"APKG=dist/{apkg.name}", "-t", tag, "-f", str(ROOT / "Dockerfile"),
+        *(["--secret", f"id=ca,src={ca}"] if Path(ca).is_file() else []), str(ROOT),
+    ]  # fmt: skip
+    try:
+        build = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+        assert build.returncode == 0, build.stderr[-4000:]
+        port = free_port()
+        container = Container(tag, {"PORT": str(port), "K_SERVICE": "demo-agent"})
+        containers.append(container)
+        container.wait_http(f"http://127.0.0.1:{port}/readyz")
+        answer = httpx.post(f"http://127.0.0.1:{port}/invoke", json={"baked": True}, timeout=30)
+        assert answer.json()["received"] == {"baked": True}
+        assert "downloading" not in container.logs()
+    finally:
+        apkg.unlink(missing_ok=True)
+        for c in containers:
+            c.remove()
+        subprocess.run(["buildah", "rmi", tag], capture_output=True, check=False, timeout=120)
