@@ -252,6 +252,7 @@ main() {
   esac
   mkdir -p "$CACHE"
   if [ "$command" != names ]; then
+    [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, and buildah's system storage the cluster imports from)"
     ensure_tools
     exec 9>"$CACHE/lock" # one build at a time on this machine (a test session and cluster.sh)
     flock -w 3600 9 || die "another scripts/images.sh still holds $CACHE/lock after an hour"
