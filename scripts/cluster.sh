@@ -7,6 +7,7 @@
 #   scripts/cluster.sh status   what runs, node and deployments, memory
 #   scripts/cluster.sh down     stop it all and leave the machine as it was (images stay cached)
 #   scripts/cluster.sh kn ARGS  Knative's CLI (kn v0.42.0, built on first use) against this cluster
+#   scripts/cluster.sh import ARCHIVE...   load docker-archive/OCI tarballs into the cluster's containerd
 #
 # Every binary is built from the Go module proxy (modules in scripts/cluster/, kube-apiserver and etcd by
 # scripts/kube-apiserver.sh) or from ../shared/net-kourier; every image is built here with buildah
@@ -613,6 +614,17 @@ cmd_kn() {  # kn, built once (not part of `up`: nothing needs it)
   exec "$BIN/kn" --kubeconfig "$KUBECONFIG_FILE" "$@"
 }
 
+# For images built elsewhere (scripts/images.sh): name them dev.local/... so that Knative does not try
+# to resolve their tags, and Kubernetes does not try to pull them (IfNotPresent, a tag other than latest).
+cmd_import() {
+  [ "$#" -gt 0 ] || die "usage: scripts/cluster.sh import ARCHIVE.tar..."
+  running containerd || die "no cluster running (scripts/cluster.sh up)"
+  local archive
+  for archive in "$@"; do
+    ctr_ images import "$archive" | sed 's/^/    /'
+  done
+}
+
 cmd_env() {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "export PAR_INGRESS=http://127.0.0.1:$HTTP_PORT"
@@ -740,5 +752,6 @@ case ${1:-} in
   status) cmd_status ;;
   build) install_packages; build_binaries ;;
   kn) shift; cmd_kn "$@" ;;
-  *) echo "usage: scripts/cluster.sh up|down|env|status|build|kn [ARGS]" >&2; exit 2 ;;
+  import) shift; cmd_import "$@" ;;
+  *) echo "usage: scripts/cluster.sh up|down|env|status|build|kn ARGS|import ARCHIVE..." >&2; exit 2 ;;
 esac
