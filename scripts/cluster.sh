@@ -269,6 +269,14 @@ setup_network() {
   # kube-proxy serves NodePorts on 127.0.0.1 (nodePortAddresses 127.0.0.0/8), which needs this
   # (it would set it itself); saved here so that `down` puts the old value back.
   save_sysctl net/ipv4/conf/all/route_localnet 1
+  # A pod that calls a Service backed by a pod on the same bridge gets its answer bridged, not routed:
+  # only with br_netfilter does conntrack see it and undo the Service's DNAT.
+  [ -d /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null || true
+  if [ -f /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+    save_sysctl net/bridge/bridge-nf-call-iptables 1
+  else
+    echo "    warning: no br_netfilter; a pod calling a Service served on the same node may get no answer" >&2
+  fi
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
   fi
