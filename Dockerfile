@@ -44,6 +44,8 @@ COPY eventing ./eventing
 COPY serving ./serving
 COPY registry ./registry
 COPY cli ./cli
+# par up --demo's example agents: the wheel ships them through the link cli/up/examples -> examples/.
+COPY examples ./examples
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi \
     && export UV_INDEX_URL="${UV_INDEX_URL:-$PIP_INDEX_URL}" \

@@ -17,7 +17,7 @@
 # stderr: progress and each image's size (uncompressed; gzipped layers, as a registry would store them).
 #
 # <hash> covers every build input (Dockerfile, .dockerignore, pyproject.toml, uv.lock, README.md, the
-# source packages, the base images, the index build args): a target is rebuilt exactly when one changes,
+# source packages, examples/, the base images, the index build args): a target is rebuilt exactly when one changes,
 # and skipped when its tag exists. `buildah bud --layers` reuses the dependency layers across rebuilds.
 #
 # Base images, cached under .cache/images/ by a stamp of their recipe (delete it to refresh):
@@ -150,7 +150,7 @@ inputs_hash() {
   (
     cd "$ROOT"
     sha256sum Dockerfile .dockerignore pyproject.toml uv.lock README.md
-    find runtime gateway eventing serving registry cli -type f \
+    find runtime gateway eventing serving registry cli examples -type f \
       ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
     echo "$PYTHON_IMAGE $UV_IMAGE index=${UV_INDEX_URL:-} pip-index=${PIP_INDEX_URL:-}"
   ) | sha256sum | cut -c1-12

@@ -9,7 +9,7 @@ import secrets
 import httpx
 import pytest
 
-from tests.integration.images.conftest import UID, Container, Images, podman
+from tests.integration.images.conftest import UID, Container, Images, _ulimits, podman
 from tests.support.net import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2700)]
@@ -24,6 +24,10 @@ def test_registry_and_gateway_serve_from_the_platform_image(
     images: Images, containers: list[Container]
 ) -> None:
     assert podman("image", "inspect", "--format", "{{.Config.User}}", images.platform).stdout.strip() == UID
+    # The wheel's package data reached the image through the link cli/up/examples -> examples/.
+    probe = "import cli.up, os; print(os.listdir(os.path.join(cli.up.__path__[0], 'examples')))"
+    listed = podman("run", "--rm", "--network", "none", *_ulimits(), images.platform, "python", "-c", probe)
+    assert "demo-agent" in listed.stdout, listed
     admin, gateway_key = _key(), _key()
     registry_port, gateway_port = free_port(), free_port()
     registry = Container(

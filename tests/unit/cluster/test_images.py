@@ -297,3 +297,20 @@ def test_build_context_lets_in_exactly_what_the_dockerfile_copies() -> None:
         name = source.rstrip("/").removeprefix("${APKG:-").removesuffix("}")
         assert name in allowed, f"COPY {source}: excluded by .dockerignore"
         assert (ROOT / name).exists(), name
+
+
+def test_links_in_the_copied_sources_resolve_inside_the_build() -> None:
+    """The wheel is built in the image from the COPY'd folders: a link among them (cli/up/examples ->
+    examples/, par up --demo's agents) must point at a folder the Dockerfile copies too, or the images'
+    wheel silently lacks what it links to."""
+    copies = {
+        args.split()[0].rstrip("/"): args.split()[1]
+        for args in STAGES["wheel"].values("COPY")
+        if not args.startswith("--from")
+    }
+    copied = {name for name in copies if (ROOT / name).is_dir()}
+    for top in copied:
+        for path in (ROOT / top).rglob("*"):
+            if path.is_symlink():
+                target = path.resolve().relative_to(ROOT).parts[0]
+                assert target in copied, f"{path.relative_to(ROOT)} -> {target}/, which the wheel stage lacks"

@@ -13,7 +13,7 @@ from tests.support.dockerfile import ROOT
 
 SCRIPT = ROOT / "scripts" / "images.sh"
 INPUTS = ["Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md"]
-PACKAGES = ["runtime", "gateway", "eventing", "serving", "registry", "cli"]
+PACKAGES = ["runtime", "gateway", "eventing", "serving", "registry", "cli", "examples"]
 
 
 def test_bash_syntax() -> None:
@@ -43,7 +43,9 @@ def tree(tmp_path: Path) -> Path:
     for name in INPUTS:
         shutil.copy(ROOT / name, tmp_path / name)
     for name in PACKAGES:
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / name, tmp_path / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (tmp_path / "scripts").mkdir()
     shutil.copy(SCRIPT, tmp_path / "scripts" / "images.sh")
     (tmp_path / "tests").mkdir()
@@ -65,7 +67,7 @@ def test_names_are_the_project_version_and_a_hash_of_every_input(tree: Path) -> 
     assert _names(tree) == names
 
     seen = {tag}
-    for changed in ["Dockerfile", "uv.lock", "runtime/app.py", "registry/new_module.py"]:
+    for changed in ["Dockerfile", "uv.lock", "runtime/app.py", "registry/new_module.py", "examples/new.txt"]:
         path = tree / changed
         path.write_text((path.read_text() if path.exists() else "") + "\n# changed\n")
         tag = _names(tree)["RUNTIME_IMAGE"].rsplit(":", 1)[1]
