@@ -96,7 +96,8 @@ class Authorizer:
         policy = self.policy.current()
         if policy is None:
             return deny(503, "policy_unavailable", "access policy not loaded", target)
-        agent = policy.agents.get(target)
+        target = policy.target(target)
+        agent = policy.agents.get(target if target.tag is None else Target(target.namespace, target.agent))
         public = agent is not None and agent.public
 
         if authorization is None:

@@ -126,7 +126,7 @@ class Forwarder:
 
         failure: Decision
         try:
-            async with resolver.acquire(target.namespace, target.agent) as base:
+            async with resolver.acquire(target.namespace, target.agent, target.tag) as base:
                 query = (scope.get("query_string") or b"").decode("latin-1")
                 async with self.session.request(
                     scope["method"],

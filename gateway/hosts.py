@@ -28,6 +28,7 @@ def agent_host(agent: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
 class Target(NamedTuple):
     namespace: str
     agent: str
+    tag: str | None = None  # a Knative traffic tag: `{tag}-{agent}.{namespace}.{domain}`
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.agent}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
@@ -39,6 +39,7 @@ class AgentModel(BaseModel):
     public: bool = False
     rate: float | None = Field(None, gt=0)
     burst: int | None = Field(None, ge=1)
+    tags: list[str] = []  # its traffic tags: `{tag}-{name}` routes to that tag's version
 
 
 class SnapshotModel(BaseModel):
@@ -109,6 +110,15 @@ class Policy:
     revision: str
     keys: dict[str, KeyRecord]
     agents: dict[Target, AgentRecord]
+    tag_routes: dict[Target, Target] = field(default_factory=dict)  # as parsed -> agent with tag
+
+    def target(self, parsed: Target) -> Target:
+        """The agent a parsed host names: itself, or the agent whose traffic tag the host's first
+        label starts with (`v2-my-agent` -> my-agent, tag v2). Agent names win over tag routes,
+        as a Knative Service's own route exists before any tag's."""
+        if parsed in self.agents:
+            return parsed
+        return self.tag_routes.get(parsed, parsed)
 
     @classmethod
     def from_snapshot(cls, data: object) -> Policy:
@@ -139,7 +149,12 @@ class Policy:
             Target(a.namespace, a.name): AgentRecord(public=a.public, rate=a.rate, burst=a.burst)
             for a in snap.agents
         }
-        return cls(revision=snap.revision, keys=keys, agents=agents)
+        tag_routes = {
+            Target(a.namespace, f"{tag}-{a.name}"): Target(a.namespace, a.name, tag)
+            for a in snap.agents
+            for tag in a.tags
+        }
+        return cls(revision=snap.revision, keys=keys, agents=agents, tag_routes=tag_routes)
 
 
 def _posix(moment: datetime) -> float:

@@ -25,8 +25,11 @@ class AgentUnavailable(RuntimeError):
 
 
 class Resolver(Protocol):
-    def acquire(self, namespace: str, agent: str) -> AbstractAsyncContextManager[str]:
-        """Yield the upstream base URL (e.g. `http://127.0.0.1:41234`) for one request."""
+    def acquire(
+        self, namespace: str, agent: str, tag: str | None = None
+    ) -> AbstractAsyncContextManager[str]:
+        """Yield the upstream base URL (e.g. `http://127.0.0.1:41234`) for one request; with a
+        traffic `tag`, of the version that tag names (Knative's tag routes)."""
         ...
 
 
@@ -37,7 +40,9 @@ class StaticResolver:
         self._upstreams = dict(upstreams)
 
     @asynccontextmanager
-    async def acquire(self, namespace: str, agent: str) -> AsyncIterator[str]:
+    async def acquire(self, namespace: str, agent: str, tag: str | None = None) -> AsyncIterator[str]:
+        if tag is not None:
+            raise UnknownAgent(f"no tag routes here: {tag}-{agent} in namespace {namespace!r}")
         try:
             url = self._upstreams[(namespace, agent)]
         except KeyError:

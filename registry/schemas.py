@@ -96,6 +96,7 @@ class TrafficTarget(BaseModel):
 
 class TrafficTargetOut(TrafficTarget):
     revision: str
+    url: str | None = None  # where the tag alone answers (Knative's status.traffic[].url)
 
 
 class TrafficRequest(BaseModel):
@@ -262,6 +263,7 @@ class SnapshotAgent(BaseModel):
     public: bool
     rate: float | None
     burst: int | None
+    tags: list[str] = []  # its traffic tags: the gateway routes `{tag}-{name}.{namespace}.{domain}`
 
 
 class Snapshot(BaseModel):

@@ -24,7 +24,7 @@ from gateway.resolver import AgentUnavailable
 from .instance import Instance
 from .revision import Revision
 
-Route = Callable[[str, str], Revision]  # (namespace, agent) -> the revision for one request
+Route = Callable[[str, str, str | None], Revision]  # (namespace, agent, tag) -> one request's revision
 
 
 class Activator:
@@ -35,9 +35,9 @@ class Activator:
         self._queue_timeout = queue_timeout
 
     @asynccontextmanager
-    async def acquire(self, namespace: str, agent: str) -> AsyncIterator[str]:
+    async def acquire(self, namespace: str, agent: str, tag: str | None = None) -> AsyncIterator[str]:
         """A base URL of a ready instance, held for one exchange (`UnknownAgent` if none)."""
-        revision = self._route(namespace, agent)
+        revision = self._route(namespace, agent, tag)
         instance = await self._hold(revision)
         try:
             yield instance.url

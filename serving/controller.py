@@ -25,7 +25,7 @@ from .preparation import Preparer
 from .revision import Revision
 from .sandbox import Confiner
 from .settings import ServingSettings
-from .traffic import pick_version, validate_split
+from .traffic import pick_version, validate_split, validate_tags
 from .types import RevisionSpec, ServiceStatus
 
 
@@ -35,6 +35,7 @@ class _Service:
 
     revisions: dict[str, Revision] = field(default_factory=dict)
     traffic: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # traffic tag -> version, routed by name
 
 
 class Controller:
@@ -102,11 +103,14 @@ class Controller:
     # -- desired state ----------------------------------------------------------------------
 
     async def apply(
-        self, namespace: str, agent: str, revisions: Sequence[RevisionSpec], traffic: Mapping[str, int]
+        self, namespace: str, agent: str, revisions: Sequence[RevisionSpec], traffic: Mapping[str, int],
+        tags: Mapping[str, str] | None = None,
     ) -> None:
-        """Make the agent's revisions and traffic split match; revisions whose spec did not
-        change keep their running instances (so re-applying the same state changes nothing)."""
+        """Make the agent's revisions, traffic split and tags (`{tag: version}`, each reachable on
+        its own as Knative's tag routes are) match; revisions whose spec did not change keep their
+        running instances (so re-applying the same state changes nothing)."""
         split = validate_split(traffic, {r.version for r in revisions})
+        tags = validate_tags(tags or {}, {r.version for r in revisions})
         service = self._services.setdefault((namespace, agent), _Service())
         stale = []
         current_revisions: dict[str, Revision] = {}
@@ -122,7 +126,7 @@ class Controller:
                 if current is not None:
                     stale.append(current)
         stale += [r for v, r in service.revisions.items() if v not in current_revisions]
-        service.revisions, service.traffic = current_revisions, split
+        service.revisions, service.traffic, service.tags = current_revisions, split, tags
         for version, revision in current_revisions.items():
             revision.routed = split.get(version, 0) > 0
             revision.reconcile()  # min-scale > 0 starts warm instances now
@@ -136,12 +140,18 @@ class Controller:
             self.notify()
             await asyncio.gather(*(r.close() for r in service.revisions.values()))
 
-    def route(self, namespace: str, agent: str) -> Revision:
-        """The revision one request goes to, by the traffic split (the activator's routing)."""
+    def route(self, namespace: str, agent: str, tag: str | None = None) -> Revision:
+        """The revision one request goes to: the tag's, else by the traffic split (the
+        activator's routing)."""
         service = self._services.get((namespace, agent))
         if service is None or not service.traffic:
             raise UnknownAgent(f"agent {agent!r} not found in namespace {namespace!r}")
-        return service.revisions[pick_version(service.traffic, self._rng)]
+        if tag is None:
+            return service.revisions[pick_version(service.traffic, self._rng)]
+        try:
+            return service.revisions[service.tags[tag]]
+        except KeyError:
+            raise UnknownAgent(f"agent {agent!r} in namespace {namespace!r} has no tag {tag!r}") from None
 
     # -- observed state ---------------------------------------------------------------------
 

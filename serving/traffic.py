@@ -25,6 +25,14 @@ def validate_split(split: Mapping[str, int], deployed: set[str]) -> dict[str, in
     return dict(split)
 
 
+def validate_tags(tags: Mapping[str, str], deployed: set[str]) -> dict[str, str]:
+    """Check `{tag: version}` as Knative checks `spec.traffic[].tag`: each names a deployed version."""
+    unknown = sorted(set(tags.values()) - deployed)
+    if unknown:
+        raise TrafficError(f"tags name versions that are not deployed: {', '.join(unknown)}")
+    return dict(tags)
+
+
 def pick_version(split: Mapping[str, int], rng: random.Random) -> str:
     """Choose the version for one request, weighted by percent."""
     versions = [v for v, p in split.items() if p > 0]

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
+from registry import feed
 from registry.api.deps import Admin, Session, State
 from registry.api.views import NamespacePath, deployment_out
 from registry.knative import admission, resources
@@ -24,6 +25,7 @@ async def _apply(state: State, session: Session, agent: Agent, deployment: Deplo
     """Hand the new desired state to the reconciler, then commit; a backend or database failure
     rolls the whole change back (the session is discarded without commit), and so does a
     refusal by Knative's rules (422 naming Knative's field)."""
+    await feed.bump(session)  # its traffic tags may have changed: the gateway routes tag hosts
     await session.flush()
     try:
         await state.reconciler.apply(session, agent, deployment)

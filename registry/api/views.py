@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from registry.knative.naming import target_revision, target_tag
+from registry.knative.naming import tag_url, target_revision, target_tag
 from registry.models import Agent, Deployment, Version
 from registry.problems import Problem
 from registry.schemas import AgentOut, DeploymentOut, ResourcesOut, StatusOut, TrafficTargetOut, VersionOut
@@ -153,6 +153,7 @@ def deployment_out(agent: Agent, deployment: Deployment) -> DeploymentOut:
             TrafficTargetOut(
                 **{**t, "tag": target_tag(t)},
                 revision=target_revision(deployment.revisions, agent.name, t["version"]),
+                url=tag_url(deployment.url, agent.name, target_tag(t)),
             )
             for t in deployment.traffic
         ],

@@ -71,7 +71,8 @@ class LocalBackend(DeployBackend):
         try:
             revisions = [await self._revision(spec, target) for target in spec.versions]
             await self.serving.apply(
-                spec.namespace, spec.agent, revisions, {v.version: v.percent for v in spec.versions}
+                spec.namespace, spec.agent, revisions, {v.version: v.percent for v in spec.versions},
+                tags={v.tag: v.version for v in spec.versions if v.tag},
             )
             rollout.message = None
         except asyncio.CancelledError:

@@ -24,6 +24,7 @@ TRAFFIC_COLUMNS = (
     ("PERCENT", lambda t: t["percent"]),
     ("REVISION", lambda t: t["revision"]),
     ("TAG", lambda t: t["tag"]),
+    ("URL", lambda t: t.get("url")),
 )
 
 

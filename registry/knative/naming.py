@@ -67,6 +67,17 @@ def target_tag(target: Mapping[str, Any]) -> str:
     return str(target.get("tag") or traffic_tag(target["version"]))
 
 
+def tag_url(agent_url: str | None, agent: str, tag: str) -> str | None:
+    """The URL a tag answers at, as Knative routes tags: `{tag}-{agent}` in place of the agent's
+    first host label (`http://my-agent.default.example.com` -> `http://v2-my-agent.default...`)."""
+    if not agent_url:
+        return None
+    scheme, sep, rest = agent_url.partition("://")
+    if not sep or not rest.startswith(f"{agent}."):
+        return None
+    return f"{scheme}://{tag}-{rest}"
+
+
 def target_revision(revisions: Mapping[str, Any], agent: str, version: str) -> str:
     """The revision a version's traffic goes to: the name the registry gave it, else the first."""
     return str(revisions.get(version, {}).get("name") or revision_name(agent, version))

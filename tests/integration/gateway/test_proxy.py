@@ -98,10 +98,10 @@ class CountingResolver(StaticResolver):
         self.in_flight = 0
 
     @asynccontextmanager
-    async def acquire(self, namespace: str, agent: str) -> AsyncIterator[str]:
+    async def acquire(self, namespace: str, agent: str, tag: str | None = None) -> AsyncIterator[str]:
         if agent == "broken":
             raise AgentUnavailable("agent 'broken' failed to start: exit code 3")
-        async with super().acquire(namespace, agent) as url:
+        async with super().acquire(namespace, agent, tag) as url:
             self.in_flight += 1
             try:
                 yield url

@@ -106,7 +106,8 @@ def test_deploy_hands_the_backend_a_spec_and_reports_ready(
         dep = r.json()
         assert dep["generation"] == 1 and dep["status"]["phase"] == "ready"
         assert dep["traffic"] == [
-            {"version": "0.1.0", "percent": 100, "tag": "v0-1-0", "revision": "demo-agent-0-1-0"}
+            {"version": "0.1.0", "percent": 100, "tag": "v0-1-0", "revision": "demo-agent-0-1-0",
+             "url": "http://v0-1-0-demo-agent.default.example.com"}
         ]
         agent = c.get(f"{NS}/agents/demo-agent").json()
         assert agent["status"]["phase"] == "ready"
@@ -295,7 +296,7 @@ def test_keys_and_the_gateway_snapshot(registry: RunningRegistry) -> None:
         }
         assert "key" not in key
         assert body["agents"] == [
-            {"namespace": "default", "name": "pub", "public": True, "rate": 1.5, "burst": 3}
+            {"namespace": "default", "name": "pub", "public": True, "rate": 1.5, "burst": 3, "tags": []}
         ]
         # A non-admin key is refused by the registry (403); once revoked it is unknown to it (401).
         with registry.client(created["key"]) as user:

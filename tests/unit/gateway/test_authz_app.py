@@ -329,3 +329,15 @@ async def test_own_routes_answer_only_on_non_agent_hosts(make_client: Factory) -
     assert (await client.get("/readyz", headers={"Host": "localhost"})).status_code == 200
     # for an agent's host, /metrics is just another path to check
     assert (await client.get("/metrics", headers={"Host": HOST})).status_code == 401
+
+
+async def test_a_tag_host_is_decided_as_its_agent(make_client: Factory) -> None:
+    """Knative routes `{tag}-{agent}` to a tagged version; ext_authz must grant it as that agent."""
+    only_demo, record = make_key(tenant="acme", grants=["default/demo-agent"])
+    policy = Policy.from_snapshot(snapshot([record], [agent(tags=["v0-2-0"])]))
+    client = make_client(policy)
+    tagged = "v0-2-0-demo-agent.default.127.0.0.1.sslip.io"
+    allowed = await client.get("/", headers=bearer(only_demo, tagged))
+    assert allowed.status_code == 200 and allowed.headers["x-par-tenant"] == "acme"
+    unknown_tag = await client.get("/", headers=bearer(only_demo, "v9-demo-agent.default.127.0.0.1.sslip.io"))
+    assert unknown_tag.status_code == 403  # no such tag: another agent's name, not granted
