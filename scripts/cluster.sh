@@ -319,6 +319,7 @@ write_credentials() {
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/sa.key" 2>/dev/null
     openssl pkey -in "$WORK/sa.key" -pubout -out "$WORK/sa.pub" 2>/dev/null
   fi
+  write_kubelet_client_cert
   local token
   token=$(cut -d, -f1 "$WORK/tokens.csv")
   # --cert-dir writes a certificate for NODE_IP and the kubernetes Service IP followed by the CA that
@@ -343,6 +344,20 @@ EOF
   chmod 600 "$KUBECONFIG_FILE" "$WORK/tokens.csv"
 }
 
+# The API server calls the kubelet (logs, exec, port-forward, proxy) with a client certificate that the
+# kubelet trusts; nobody else gets in (no anonymous access to the kubelet from the pods' network).
+write_kubelet_client_cert() {
+  local certs=$WORK/certs
+  [ -f "$certs/kubelet-client.crt" ] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=par-kubelet-client-ca \
+    -keyout "$certs/kubelet-client-ca.key" -out "$certs/kubelet-client-ca.crt" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$certs/kubelet-client.key" -out "$certs/kubelet-client.csr" 2>/dev/null
+  openssl x509 -req -in "$certs/kubelet-client.csr" -CA "$certs/kubelet-client-ca.crt" \
+    -CAkey "$certs/kubelet-client-ca.key" -CAcreateserial -days 30 -out "$certs/kubelet-client.crt" 2>/dev/null
+}
+
 start_control_plane() {
   local etcd=http://127.0.0.1:$ETCD_PORT
   spawn etcd "$KUBE_BIN/etcd" --name=par --data-dir="$WORK/etcd" \
@@ -360,6 +375,7 @@ start_control_plane() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$WORK/sa.pub" --service-account-signing-key-file="$WORK/sa.key" \
     --kubelet-preferred-address-types=InternalIP \
+    --kubelet-client-certificate="$WORK/certs/kubelet-client.crt" --kubelet-client-key="$WORK/certs/kubelet-client.key" \
     --shutdown-delay-duration=0s --profiling=false --v=0
   wait_for 90 kube-apiserver kctl get --raw /readyz
   spawn kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG_FILE" \
@@ -459,6 +475,7 @@ readOnlyPort: 0
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: false}
+  x509: {clientCAFile: $WORK/certs/kubelet-client-ca.crt}   # the API server's client certificate
 authorization: {mode: AlwaysAllow}
 clusterDNS: [$DNS_IP]
 clusterDomain: cluster.local
