@@ -20,6 +20,7 @@ from gateway import metrics
 from gateway.decision import Authorizer, Decision, deny
 from gateway.settings import GatewaySettings
 from runtime.problem import MEDIA_TYPE
+from runtime.tracecontext import TraceContext, continue_or_start, extract_raw
 
 log = logging.getLogger("gateway.access")
 
@@ -45,6 +46,7 @@ class RequestHeaders:
         "partial_body",
         "request_id",
         "size",
+        "trace",
         "transfer_encoding",
     )
 
@@ -70,6 +72,7 @@ class RequestHeaders:
         value = found.get(b"x-envoy-auth-partial-body")
         self.partial_body = value.decode("latin-1") if value is not None else None
         self.size = len(b"".join(chain.from_iterable(raw))) + 4 * len(raw)
+        self.trace: TraceContext | None = None  # the gateway's own hop, set by GatewayApp.handle
 
 
 _READ = frozenset(
@@ -141,6 +144,8 @@ class GatewayApp:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = RequestHeaders(scope["headers"])
+        # W3C Trace Context: the caller's trace continued under this hop's span id, or a new one.
+        headers.trace = continue_or_start(extract_raw(scope["headers"]), self.settings.trace_sample_ratio)
         started = time.perf_counter()
         if headers.size > self.max_header_bytes:
             decision = deny(431, "headers_too_large", f"request headers over {self.max_header_bytes} bytes")

@@ -47,13 +47,17 @@ class AuthzApp(GatewayApp):
     async def forward(
         self, scope: Scope, receive: Receive, send: Send, headers: RequestHeaders, decision: Decision
     ) -> None:
+        assert headers.trace is not None
+        # the trace continued under the gateway's span: Istio's headersToUpstreamOnAllow passes it on
+        trace = (b"traceparent", headers.trace.traceparent.encode())
         if decision.allowed:
-            extra = [(b"x-par-tenant", decision.tenant.encode()), (b"x-par-key-id", decision.key_id.encode())]
+            tenant, key_id = decision.tenant.encode(), decision.key_id.encode()
+            extra = [(b"x-par-tenant", tenant), (b"x-par-key-id", key_id), trace]
             if headers.client == "kourier":
                 extra.append(_STRIP_SPOOFABLE)
             await respond(send, 200, _OK, [*extra, *decision.headers])
         else:
-            await deny_with(send, decision, decision.headers)
+            await deny_with(send, decision, [*decision.headers, trace])
 
 
 def build_authz_app(

@@ -39,6 +39,7 @@ _REPLACED = frozenset(
         b"x-request-id",
         b"x-par-tenant",
         b"x-par-key-id",
+        b"traceparent",
     }
 )
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -71,7 +72,9 @@ class ProxyApp(GatewayApp):
             request_id = os.urandom(16).hex()
         reply_headers = [*decision.headers, (b"x-request-id", request_id.encode())]
         if not decision.allowed:
-            await deny_with(send, decision, reply_headers)
+            assert headers.trace is not None
+            trace = (b"traceparent", headers.trace.traceparent.encode())
+            await deny_with(send, decision, [*reply_headers, trace])
             return
         assert decision.target is not None
         started = time.perf_counter()
@@ -102,10 +105,14 @@ class ProxyApp(GatewayApp):
     def _upstream_headers(
         scope: Scope, headers: RequestHeaders, decision: Decision, request_id: str
     ) -> CIMultiDict[str]:
+        trace = headers.trace
+        assert trace is not None
         out = CIMultiDict(
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in drop_hop_by_hop(scope["headers"])
             if name not in _REPLACED
+            # a new trace (no valid traceparent came) drops the caller's tracestate (W3C)
+            and not (name == b"tracestate" and trace.tracestate is None)
             and not (name == b"authorization" and value[7:].lstrip().startswith(PREFIX.encode()))
         )
         client = scope.get("client")
@@ -116,6 +123,7 @@ class ProxyApp(GatewayApp):
         out["X-Request-Id"] = request_id
         out["X-Par-Tenant"] = decision.tenant
         out["X-Par-Key-Id"] = decision.key_id
+        out["traceparent"] = trace.traceparent  # this hop's span: the agent's parent
         return out
 
 

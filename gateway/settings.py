@@ -89,6 +89,11 @@ class GatewaySettings(BaseSettings):
     # Errors inside the decision deny (503) unless this is set.
     fail_open: bool = False
 
+    # Tracing: the share of new traces (requests without a valid W3C `traceparent`) marked sampled,
+    # 0.0-1.0; a request with one keeps its caller's decision (parent-based, as OpenTelemetry's
+    # `parentbased_traceidratio`).
+    trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+
     # Request limits (both modes; authz mode checks the forwarded Content-Length).
     max_body_bytes: Bytes = Field(10 * 1024 * 1024, ge=0)
     # Larger request headers answer 431.

@@ -29,6 +29,7 @@ from runtime.observe import Metrics, RequestObserver
 from runtime.problem import MEDIA_TYPE, problem
 from runtime.rest import mount_rest
 from runtime.tasks import Pending
+from runtime.tracecontext import Propagate
 
 log = logging.getLogger("runtime.app")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -168,7 +169,7 @@ def create_app(
     ui_app = None
     if not settings.multiplexed and agent.ui_dir is not None:
         ui_app = contract.ui_only_app(agent, settings.base_path, settings.ui_port)
-    observed = RequestObserver(app, agent.name, metrics)
+    observed = RequestObserver(Propagate(app), agent.name, metrics)
     return contract.Front(observed, settings.base_path, ui_app, settings.ui_port, settings.agent_id)
 
 

@@ -22,6 +22,8 @@ from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from runtime import tracecontext
+
 REQUIRED = ("specversion", "id", "source", "type")
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -100,5 +102,10 @@ def reply(event: ReceivedEvent, result: Any, source: str) -> tuple[dict[str, str
     }
     if event.get_subject():
         attributes["subject"] = event.get_subject()
+    context = tracecontext.current()  # the reply continues the delivery's trace
+    if context is not None:
+        attributes["traceparent"] = context.traceparent
+        if context.tracestate:
+            attributes["tracestate"] = context.tracestate
     message = to_binary(CloudEvent(attributes, result), _FORMAT)
     return message.headers, message.body

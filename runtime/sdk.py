@@ -10,6 +10,11 @@
 Events go in binary content mode (attributes as `ce-*` headers) to `K_SINK`, which Knative's
 SinkBinding (or PAR's local platform) injects; `sink=` overrides it. The source defaults to
 `/agents/<this agent>`.
+
+Trace context: inside a request (or event) the runtime serves, an emitted event carries the
+request's trace as the CloudEvents Distributed Tracing extension (`traceparent`, `tracestate`) and
+the same W3C headers (with `baggage`) on the POST; `trace_headers()` gives those headers for the
+agent's own outbound HTTP calls (`httpx.get(url, headers=trace_headers())`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from cloudevents.core.bindings.http import HTTPMessage, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from runtime import tracecontext
 from runtime.tasks import Pending
 
 DEFAULT_TIMEOUT = 10.0
@@ -41,6 +47,12 @@ def keep_working(then: Callable[[], Awaitable[Any]], message: Any = None) -> Pen
     `then()` (awaited in the background, within the request time limit) settles the task as a
     handler's result does (a result completes it, `input_required(...)` waits for input)."""
     return Pending("working", message, then)
+
+
+def trace_headers() -> dict[str, str]:
+    """`traceparent`, `tracestate` and `baggage` of the request being handled, for an outbound
+    call to continue its trace ({} outside one)."""
+    return tracecontext.current_headers()
 
 
 class SinkNotConfigured(RuntimeError):
@@ -86,8 +98,16 @@ def build_message(
         attributes["datacontenttype"] = _content_type(data)
     if subject:
         attributes["subject"] = subject
+    context = tracecontext.current()
+    if context is not None:
+        attributes["traceparent"] = context.traceparent
+        if context.tracestate:
+            attributes["tracestate"] = context.tracestate
     attributes.update(extensions or {})
-    return to_binary(CloudEvent(attributes, data), JSONFormat())
+    message = to_binary(CloudEvent(attributes, data), JSONFormat())
+    if context is not None:
+        message.headers.update(context.headers())
+    return message
 
 
 def _content_type(data: Any) -> str:

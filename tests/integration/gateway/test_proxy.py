@@ -270,3 +270,43 @@ def test_metrics_include_proxied_latency(proxy: str) -> None:
     text = httpx.get(f"{proxy}/metrics").text
     assert 'par_gateway_proxy_seconds_count{status="2xx"}' in text
     assert 'par_gateway_decisions_total{outcome="allow",reason="key"}' in text
+
+
+PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_callers_trace_is_continued_under_the_gateways_span(proxy: str) -> None:
+    """W3C Trace Context: same trace-id and sampling decision, a new parent-id (this hop), and
+    tracestate and baggage passed on as they came."""
+    traced = {**AUTH, "traceparent": PARENT, "tracestate": "vendor=abc", "baggage": "user=42"}
+    seen = dict(httpx.get(f"{proxy}/echo", headers=traced).json()["headers"])
+    version, trace_id, span_id, flags = seen["traceparent"].split("-")
+    assert (version, trace_id, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
+    assert span_id not in ("00f067aa0ba902b7", "0" * 16) and len(span_id) == 16
+    assert seen["tracestate"] == "vendor=abc" and seen["baggage"] == "user=42"
+    unsampled = dict(httpx.get(f"{proxy}/echo", headers={**AUTH, "traceparent": PARENT[:-2] + "00"})
+                     .json()["headers"])
+    assert unsampled["traceparent"].endswith("-00")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {},
+        {"traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "tracestate": "vendor=abc"},
+        {"traceparent": "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        {"traceparent": "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"},
+    ],
+)
+def test_a_trace_is_started_without_a_valid_traceparent(proxy: str, given: dict[str, str]) -> None:
+    seen = dict(httpx.get(f"{proxy}/echo", headers={**AUTH, **given}).json()["headers"])
+    version, trace_id, _, flags = seen["traceparent"].split("-")
+    assert version == "00" and len(trace_id) == 32 and trace_id != "0" * 32 and trace_id.islower()
+    assert trace_id != "4bf92f3577b34da6a3ce929d0e0e4736" and flags == "01"  # sampled: ratio 1.0
+    assert "tracestate" not in seen  # an invalid traceparent's tracestate is dropped
+
+
+def test_a_denial_names_the_trace(proxy: str) -> None:
+    response = httpx.get(f"{proxy}/echo", headers={"Host": HOST, "traceparent": PARENT})
+    assert response.status_code == 401
+    assert response.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")

@@ -104,3 +104,35 @@ def test_an_agent_handler_emits_through_the_runtime(sink: Sink, testbed_apkg: Pa
     assert event.get_type() == "com.example.testbed.emitted"
     assert event.get_source() == "/agents/testbed-agent"
     assert event.get_data() == {"from": "handler"}
+
+
+PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_the_request_trace_reaches_the_handler_its_events_and_the_response(
+    sink: Sink, testbed_apkg: Path, tmp_path: Path
+) -> None:
+    """W3C Trace Context without code in the agent: the handler's outbound headers and emitted
+    events continue the caller's trace under the runtime's span, which the response names."""
+    server = start([str(testbed_apkg)], tmp_path, K_SINK=sink.url)
+    traced = {"traceparent": PARENT, "tracestate": "vendor=abc", "baggage": "user=42"}
+    try:
+        answer = httpx.post(server.url("/invoke"), json={"do": "trace"}, headers=traced)
+        emitted = httpx.post(server.url("/invoke"), json={"do": "emit"}, headers=traced)
+        untraced = httpx.post(server.url("/invoke"), json={"do": "trace"})
+    finally:
+        server.stop()
+    ours = answer.headers["traceparent"]
+    assert ours.startswith(f"00-{TRACE_ID}-") and ours.endswith("-01") and ours != PARENT
+    assert answer.json() == {"traceparent": ours, "tracestate": "vendor=abc", "baggage": "user=42"}
+    (event,) = sink.events()
+    assert event.get_extension("traceparent") == emitted.headers["traceparent"]
+    assert event.get_extension("traceparent").startswith(f"00-{TRACE_ID}-")
+    assert event.get_extension("tracestate") == "vendor=abc"
+    (request,) = sink.received
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["traceparent"] == emitted.headers["traceparent"] and headers["baggage"] == "user=42"
+    # no caller trace: the runtime starts one and still answers with it
+    assert untraced.json()["traceparent"] == untraced.headers["traceparent"]
+    assert untraced.headers["traceparent"].split("-")[1] != TRACE_ID

@@ -341,3 +341,26 @@ async def test_a_tag_host_is_decided_as_its_agent(make_client: Factory) -> None:
     assert allowed.status_code == 200 and allowed.headers["x-par-tenant"] == "acme"
     unknown_tag = await client.get("/", headers=bearer(only_demo, "v9-demo-agent.default.127.0.0.1.sslip.io"))
     assert unknown_tag.status_code == 403  # no such tag: another agent's name, not granted
+
+
+PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def test_the_trace_is_continued_on_allow_and_deny(make_client: Factory) -> None:
+    """ext_authz answers with the caller's trace under the gateway's span (Istio's
+    headersToUpstreamOnAllow passes `traceparent` on to the agent)."""
+    client = make_client()
+    for headers in (bearer(KEY), {"Host": HOST}):
+        response = await client.get("/", headers={**headers, "traceparent": PARENT})
+        _, trace_id, span_id, flags = response.headers["traceparent"].split("-")
+        assert (trace_id, flags) == ("4bf92f3577b34da6a3ce929d0e0e4736", "01")
+        assert span_id != "00f067aa0ba902b7"
+
+
+@pytest.mark.parametrize(("ratio", "flags"), [(0.0, "00"), (1.0, "01")])
+async def test_new_traces_are_sampled_by_the_setting(make_client: Factory, ratio: float, flags: str) -> None:
+    client = make_client(trace_sample_ratio=ratio)
+    response = await client.get("/", headers=bearer(KEY))
+    assert response.headers["traceparent"].endswith(f"-{flags}")
+    kept = await client.get("/", headers={**bearer(KEY), "traceparent": PARENT})  # parent-based
+    assert kept.headers["traceparent"].endswith("-01")

@@ -89,7 +89,7 @@ def test_istio_policy_names_the_declared_provider_and_passes_identity_headers() 
     assert policy["spec"]["action"] == "CUSTOM"
     assert policy["spec"]["provider"]["name"] == provider["name"]
     http = provider["envoyExtAuthzHttp"]
-    assert {"x-par-tenant", "x-par-key-id"} <= set(http["headersToUpstreamOnAllow"])
+    assert {"x-par-tenant", "x-par-key-id", "traceparent"} <= set(http["headersToUpstreamOnAllow"])
     assert {"www-authenticate", "retry-after"} <= set(http["headersToDownstreamOnDeny"])
     assert http["failOpen"] is False
     assert http["statusOnError"] == "503"  # else a failed check (or the gateway's 503) is a bare 403

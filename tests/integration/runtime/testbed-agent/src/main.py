@@ -3,7 +3,7 @@
 import os
 import time
 
-from runtime.sdk import emit
+from runtime.sdk import emit, trace_headers
 
 
 def handler(context):
@@ -18,6 +18,8 @@ def handler(context):
     if action == "emit":
         response = emit("com.example.testbed.emitted", {"from": "handler"}, subject="s1")
         return {"sink_status": response.status_code}
+    if action == "trace":  # what an outbound call of the handler would carry
+        return trace_headers()
     if action == "unserializable":
         return {"value": object()}
     return {"echo": context}

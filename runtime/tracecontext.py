@@ -1,0 +1,203 @@
+"""W3C Trace Context (`traceparent`, `tracestate`) and W3C Baggage, carried across every hop.
+
+One request is followed across the gateway, serving, the agent, the broker and the agents its
+events reach by one `trace-id`; each hop that acts on it gets its own `parent-id` (span id). The
+parsing rules are the W3C Trace Context Recommendation's (level 1, with level 2's forward
+compatibility): version `ff` is invalid; version `00` is exactly 55 characters; a later version is
+read by its first four fields when a `-` or nothing follows them; hex is lowercase; an all-zero
+trace-id or parent-id is invalid. An invalid `traceparent` starts a new trace and drops the
+`tracestate` that came with it. `tracestate` and `baggage` are passed on as they came.
+
+The current context lives in a context variable: the runtime sets it for each request it serves,
+so a handler (and `runtime.sdk`'s helpers: `emit`, `aemit`, `trace_headers`) carries it without code.
+Hand-written rather than `opentelemetry-api`'s propagators: the gateway parses this on every
+request, and these few string checks cost a fraction of that API's context machinery.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+BAGGAGE = "baggage"
+SAMPLED = 0x01
+
+_HEX = frozenset("0123456789abcdef")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+_FUTURE = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    trace_id: str  # 32 lowercase hex
+    span_id: str  # 16 lowercase hex: the parent-id this context is passed on with
+    flags: int = SAMPLED
+    tracestate: str | None = None
+    baggage: str | None = None
+
+    @property
+    def sampled(self) -> bool:
+        return bool(self.flags & SAMPLED)
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags:02x}"
+
+    def child(self) -> TraceContext:
+        """The same trace with a new span id: this hop's own span, the parent of the next."""
+        return replace(self, span_id=new_span_id())
+
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers (also the CloudEvents Distributed Tracing attributes, minus baggage)."""
+        out = {TRACEPARENT: self.traceparent}
+        if self.tracestate:
+            out[TRACESTATE] = self.tracestate
+        if self.baggage:
+            out[BAGGAGE] = self.baggage
+        return out
+
+
+def new_trace_id() -> str:
+    while (value := os.urandom(16).hex()) == _ZERO_TRACE:
+        pass
+    return value
+
+
+def new_span_id() -> str:
+    while (value := os.urandom(8).hex()) == _ZERO_SPAN:
+        pass
+    return value
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str, int] | None:
+    """(trace-id, parent-id, flags) of a valid `traceparent`, else None."""
+    if not value:
+        return None
+    if len(value) == 55 and value.startswith("00-"):
+        trace_id, span_id, flags = value[3:35], value[36:52], value[53:55]
+        if value[35] != "-" or value[52] != "-" or not _HEX.issuperset(value[3:35] + span_id + flags):
+            return None
+    elif not value.startswith(("00", "ff")) and _FUTURE.fullmatch(value):
+        trace_id, span_id, flags = value[3:35], value[36:52], value[53:55]
+    else:
+        return None
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return None
+    return trace_id, span_id, int(flags, 16)
+
+
+def extract(headers: Mapping[str, str]) -> TraceContext | None:
+    """The context a request came with (lowercase header names), or None without a valid one."""
+    parsed = parse_traceparent(headers.get(TRACEPARENT))
+    if parsed is None:
+        return None
+    return TraceContext(
+        *parsed, tracestate=headers.get(TRACESTATE) or None, baggage=headers.get(BAGGAGE) or None
+    )
+
+
+def extract_raw(raw: Iterable[tuple[bytes, bytes]]) -> TraceContext | None:
+    """`extract` over ASGI headers: a repeated `traceparent` is invalid; repeated `tracestate` or
+    `baggage` headers are one comma-joined list (RFC 9110 section 5.3)."""
+    parents: list[bytes] = []
+    states: list[bytes] = []
+    baggage: list[bytes] = []
+    for name, value in raw:
+        if name == b"traceparent":
+            parents.append(value)
+        elif name == b"tracestate":
+            states.append(value)
+        elif name == b"baggage":
+            baggage.append(value)
+    if len(parents) != 1:
+        return None
+    parsed = parse_traceparent(parents[0].decode("latin-1"))
+    if parsed is None:
+        return None
+    return TraceContext(
+        *parsed,
+        tracestate=b",".join(states).decode("latin-1") or None,
+        baggage=b",".join(baggage).decode("latin-1") or None,
+    )
+
+
+def sample(trace_id: str, ratio: float) -> bool:
+    """OpenTelemetry's TraceIdRatioBased decision: the trace-id's low 64 bits under ratio * 2**64."""
+    if ratio >= 1.0:
+        return True
+    if ratio <= 0.0:
+        return False
+    return int(trace_id[16:], 16) < int(ratio * (1 << 64))
+
+
+def continue_or_start(incoming: TraceContext | None, ratio: float = 1.0) -> TraceContext:
+    """This hop's context: a child of the caller's (its sampling decision kept: parent-based), or
+    a new trace sampled by `ratio`."""
+    if incoming is not None:
+        return incoming.child()
+    trace_id = new_trace_id()
+    return TraceContext(trace_id, new_span_id(), SAMPLED if sample(trace_id, ratio) else 0)
+
+
+_current: ContextVar[TraceContext | None] = ContextVar("par_trace_context", default=None)
+
+
+def current() -> TraceContext | None:
+    """The trace context of the request (or event) being handled, if any."""
+    return _current.get()
+
+
+def set_current(context: TraceContext | None):  # -> contextvars.Token
+    return _current.set(context)
+
+
+def reset_current(token) -> None:
+    _current.reset(token)
+
+
+def current_headers() -> dict[str, str]:
+    """Headers that carry the current context on an outbound call ({} outside a traced request)."""
+    context = _current.get()
+    return context.headers() if context is not None else {}
+
+
+class Propagate:
+    """ASGI middleware: each HTTP request runs with its trace context current (the caller's
+    `traceparent`, else a delivered binary-mode event's `ce-traceparent`, else a new trace) under a
+    span id of its own, and answers with that `traceparent` so a caller can find the trace."""
+
+    def __init__(self, app, ratio: float = 1.0) -> None:
+        self.app = app
+        self.ratio = ratio
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = scope["headers"]
+        incoming = extract_raw(raw)
+        if incoming is None:
+            incoming = extract_raw(
+                (name[3:], value) for name, value in raw if name in (b"ce-traceparent", b"ce-tracestate")
+            )
+        context = continue_or_start(incoming, self.ratio)
+        header = (b"traceparent", context.traceparent.encode())
+
+        async def send_traced(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() != b"traceparent"), header
+                ]
+            await send(message)
+
+        token = _current.set(context)
+        try:
+            await self.app(scope, receive, send_traced)
+        finally:
+            _current.reset(token)
