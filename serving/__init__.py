@@ -7,6 +7,8 @@ Public API (other components import only this module):
 - `LocalGateway`: the keyless loopback way in for platform parts (event deliveries).
 - `GrpcFront`: the keyless loopback gRPC way in (`pixell.agent.AgentService`, agent by metadata).
 - `Preparer` (a `Controller`'s `preparer`): a package prepared once per SHA-256 at deploy time, confined.
+- `LogQuery`, `read_logs`, `follow_logs`: instances' output, stamped with instance and version
+  (`<data dir>/logs/`, rotated by `PAR_LOG_MAX_BYTES` / `PAR_LOG_MAX_FILES`).
 - the API types (`RevisionSpec`, `Limits`, `ServiceStatus`, `RevisionStatus`, `InstanceStatus`) and
   `ServingSettings`.
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .controller import Controller
     from .grpc_front import GrpcFront
     from .local_gateway import LocalGateway
+    from .logs import LogQuery, follow_logs, read_logs
     from .preparation import PrepareFailed, Preparer
     from .sandbox import IsolationRequired
     from .settings import ServingSettings
@@ -41,6 +44,7 @@ __all__ = [
     "IsolationRequired",
     "Limits",
     "LocalGateway",
+    "LogQuery",
     "PrepareFailed",
     "Preparer",
     "RevisionSpec",
@@ -48,11 +52,16 @@ __all__ = [
     "ServiceStatus",
     "ServingSettings",
     "TrafficError",
+    "follow_logs",
+    "read_logs",
 ]
 _TYPES = ("InstanceState", "InstanceStatus", "Limits", "RevisionSpec", "RevisionStatus", "ServiceStatus")
 _WHERE = {
     "Controller": "controller",
     "LocalGateway": "local_gateway",
+    "LogQuery": "logs",
+    "follow_logs": "logs",
+    "read_logs": "logs",
     "GrpcFront": "grpc_front",
     "IsolationRequired": "sandbox",
     "PrepareFailed": "preparation",

@@ -13,6 +13,7 @@ import ctypes
 import os
 import signal
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from .sandbox import enter
 from .types import InstanceState
 
 if TYPE_CHECKING:
+    from .logs import LogChannel
     from .sandbox import Confined
 
 _PR_SET_PDEATHSIG = 1
@@ -43,6 +45,14 @@ def free_port() -> int:
 def open_log(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("ab")
+
+
+def output_start(path: Path) -> int:
+    """Where an instance's output begins in `path`: its size for a file, 0 for a FIFO (`logs.py`)."""
+    try:
+        return 0 if stat.S_ISFIFO(path.stat().st_mode) else path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def die_with(parent_pid: int, sandbox: dict[str, Any] | None = None) -> Callable[[], None] | None:
@@ -96,6 +106,8 @@ class Instance:
         self.exited = exited
         self.confined: Confined | None = None  # its sandbox, released when it has exited
         self.oom_killed = False  # read from its cgroup as it exits
+        self.id = str(pid)  # the launcher names it (`logs.instance_id`)
+        self.channel: LogChannel | None = None  # its output, when the launcher collects it
 
     @property
     def returncode(self) -> int | None:
@@ -112,8 +124,10 @@ class Instance:
         sandbox: dict[str, Any] | None = None,
     ) -> Instance:
         """Start `command` (e.g. `python -m runtime`) as a child of the platform."""
-        with open_log(log_path) as log:
-            log_start = log.tell()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_start = output_start(log_path)
+        log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # a file or a FIFO
+        try:
             proc = await asyncio.create_subprocess_exec(
                 *command,
                 env={**env, "PORT": str(port)},
@@ -124,6 +138,8 @@ class Instance:
                 start_new_session=True,  # own session and process group: stop() signals the group
                 preexec_fn=die_with(os.getpid(), sandbox),
             )
+        finally:
+            os.close(log)
         return cls(proc.pid, port, log_path, log_start, asyncio.ensure_future(proc.wait()))
 
     async def wait_ready(self, client: httpx.AsyncClient, within: float) -> None:
@@ -150,6 +166,8 @@ class Instance:
             delay = min(delay * 1.5, 0.01)
 
     def output(self) -> str:
+        if self.channel is not None:
+            return self.channel.output(exited=self.exited.done())
         return log_tail(self.log_path, since=self.log_start)
 
     def _signal_group(self, sig: int) -> None:

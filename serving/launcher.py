@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .instance import Instance, free_port
+from .logs import LogCollector
 from .sandbox import Confiner
 from .settings import ServingSettings
 from .template import RuntimeTemplate, TemplateUnavailable
@@ -30,6 +31,7 @@ class Launcher:
         self, settings: ServingSettings, confiner: Confiner, command: Sequence[str] = RUNTIME_COMMAND
     ) -> None:
         self._logs = settings.data_dir / "logs"
+        self.collector = LogCollector(self._logs, settings.log_max_bytes, settings.log_max_files)
         self.confiner = confiner
         self._command = tuple(command)
         self._prefork = settings.prefork and self._command == RUNTIME_COMMAND
@@ -43,21 +45,24 @@ class Launcher:
             self._renew_template()
 
     async def launch(self, spec: RevisionSpec) -> Instance:
-        log_path = self._logs / f"{spec.namespace}.{spec.agent}.{spec.version}.log"
         port = free_port()
         confined = self.confiner.confine(spec, port)
         env = {**instance_env(spec), **confined.env}
         cwd, sandbox = confined.folder / "work", confined.sandbox.to_json()
+        channel = self.collector.open(spec.namespace, spec.agent, spec.version)  # stamped lines: logs.py
         try:
-            instance = await self._start(spec, env, log_path, port, cwd, sandbox)
+            instance = await self._start(spec, env, channel.pipe, port, cwd, sandbox)
         except BaseException:
             confined.release()
+            channel.close_writer()
             raise
         instance.confined = confined
+        instance.id, instance.channel = channel.instance, channel
         loop = asyncio.get_running_loop()
 
         def finished(_: object) -> None:  # runs before the revision's own exit watcher
             instance.oom_killed = confined.oom_killed()
+            channel.close_writer()
             loop.run_in_executor(None, confined.release)
 
         instance.exited.add_done_callback(finished)
@@ -93,6 +98,7 @@ class Launcher:
             await template.close()
 
     async def close(self) -> None:
+        self.collector.close()
         if self._template_start is not None:
             self._template_start.cancel()
         if self._template is not None:

@@ -247,7 +247,7 @@ class Revision:
             version=self.spec.version,
             desired=self.desired(now),
             instances=tuple(
-                InstanceStatus(i.pid, i.port, i.state, i.in_flight, round(now - i.last_used, 1))
+                InstanceStatus(i.pid, i.port, i.state, i.in_flight, round(now - i.last_used, 1), i.id)
                 for i in self.instances if isinstance(i, Instance)
             ),
             starting=sum(1 for i in self.instances if isinstance(i, _Starting)),

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime import quantity
-from runtime.settingtypes import Quantity, Seconds
+from runtime.settingtypes import Bytes, Quantity, Seconds
 
 from .types import Limits
 
@@ -51,6 +51,12 @@ class ServingSettings(BaseSettings):
     prepare_memory_limit: Quantity = "2Gi"
     prepare_cpu_limit: Quantity = "1"
     prepare_max_processes: int = Field(256, ge=1)
+
+    # Each revision's instance output (`<data dir>/logs/`, read by `par logs`) is rotated when
+    # it would grow over this size, keeping this many rotated files (the kubelet's
+    # containerLogMaxSize and containerLogMaxFiles).
+    log_max_bytes: Bytes = Field(10 * 2**20, gt=0)
+    log_max_files: int = Field(5, ge=0)
 
     @field_validator("outbound_ports", mode="before")
     @classmethod

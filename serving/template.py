@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .instance import Instance, die_with, open_log
+from .instance import Instance, die_with, open_log, output_start
 
 log = logging.getLogger("par.serving.template")
 
@@ -63,8 +63,8 @@ class RuntimeTemplate:
         if not self.ready or self._proc is None or self._proc.stdin is None:
             raise TemplateUnavailable("runtime template not running")
         async with self._lock:  # replies come back in request order
-            with open_log(log_path) as out:
-                log_start = out.tell()
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_start = output_start(log_path)
             request = {"env": {**env, "PORT": str(port)}, "log": str(log_path), "cwd": str(cwd),
                        "sandbox": sandbox}
             self._proc.stdin.write(json.dumps(request).encode() + b"\n")

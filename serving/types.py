@@ -64,6 +64,7 @@ class InstanceStatus:
     state: InstanceState
     in_flight: int
     idle_s: float  # seconds since its last request ended
+    id: str = ""  # as its log lines name it (`par logs --instance`)
 
 
 @dataclass(frozen=True)
