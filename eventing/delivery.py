@@ -51,7 +51,8 @@ async def post_once(
     extra_headers: dict[str, str] | None = None,
 ) -> Outcome:
     message = wire.to_http(event)
-    headers = {**message.headers, "prefer": "reply", **(extra_headers or {})}
+    # the event's trace continues on the HTTP request (traceparent, tracestate), as Knative's dispatcher does
+    headers = {**message.headers, **wire.trace_headers(event), "prefer": "reply", **(extra_headers or {})}
     try:
         async with session.post(
             url, data=message.body, headers=headers, timeout=aiohttp.ClientTimeout(total=request_timeout),

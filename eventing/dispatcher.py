@@ -146,8 +146,9 @@ class Dispatcher:
         if reader is not None:
             reader.wake.set()
 
-    async def reply(self, trigger: Trigger, outcome: Outcome) -> None:
-        """A CloudEvent in the subscriber's response goes back into the Trigger's broker."""
+    async def reply(self, trigger: Trigger, outcome: Outcome, event: BaseCloudEvent | None = None) -> None:
+        """A CloudEvent in the subscriber's response goes back into the Trigger's broker, in the
+        trace of the delivery: its own `traceparent`, else the response's, else the event's."""
         if not wire.has_event(outcome.headers):
             return
         try:
@@ -156,6 +157,10 @@ class Dispatcher:
             log.warning("subscriber replied with an invalid CloudEvent",
                         extra={"group": trigger.group, "error": str(exc)})
             return
+        reply = wire.traced(reply, outcome.headers)
+        if event is not None and reply.get_extension("traceparent") is None:
+            reply = wire.traced(reply, {k: str(v) for k in ("traceparent", "tracestate")
+                                        if (v := event.get_extension(k)) is not None})
         topic = topic_name(trigger.namespace, trigger.broker)
         await self.kafka.produce(topic, wire.to_kafka(reply))
         self.produced(topic)
@@ -498,7 +503,7 @@ class TriggerCursor:
         if outcome.ok:
             metrics.DELIVERED.labels(*labels).inc()
             metrics.LATENCY.labels(*labels).observe(max(0.0, time.time() - item.record.timestamp / 1000))
-            await self.dispatcher.reply(trigger, outcome)
+            await self.dispatcher.reply(trigger, outcome, event)
             return
         fields = {"group": trigger.group, "event_id": event.get_id(), "url": url, "status": outcome.status,
                   "error": outcome.error, "attempts": outcome.attempts}

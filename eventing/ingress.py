@@ -65,7 +65,7 @@ async def ingress(request: Request) -> Response:
     except BodyTooLarge:
         return _refuse(413, f"body larger than {eventing.settings.max_body_bytes} bytes", broker=name)
     try:
-        event = wire.from_http(dict(request.headers), body)
+        event = wire.traced(wire.from_http(dict(request.headers), body), request.headers)
     except wire.InvalidEvent as exc:
         return _refuse(400, str(exc), namespace=namespace, broker=name)
     broker = eventing.brokers[(namespace, name)]

@@ -16,6 +16,7 @@ store what Knative's Kafka broker receiver (the CloudEvents Java SDK) stores for
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
@@ -25,6 +26,7 @@ from cloudevents.core.bindings import http, kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 
+from runtime import tracecontext
 from runtime.events import ExactEvent
 
 REQUIRED = ("specversion", "id", "source", "type")
@@ -167,6 +169,32 @@ def to_http(event: BaseCloudEvent) -> http.HTTPMessage:
 def with_extensions(event: BaseCloudEvent, extensions: dict[str, str]) -> BaseCloudEvent:
     """A copy of `event` with extra extension attributes (used for dead-letter error context)."""
     return ExactEvent({**event.get_attributes(), **extensions}, event.get_data())
+
+
+def traced(event: BaseCloudEvent, headers: Mapping[str, str]) -> BaseCloudEvent:
+    """The event with the CloudEvents Distributed Tracing extension: its own `traceparent` (and
+    `tracestate`) if it has one, else the W3C trace context the HTTP request came with (`headers`
+    lowercased), as Knative's broker keeps the producer's trace on the stored event."""
+    if event.get_extension("traceparent") is not None:
+        return event
+    context = tracecontext.extract(headers)
+    if context is None:
+        return event
+    extensions = {"traceparent": context.traceparent}
+    if context.tracestate:
+        extensions["tracestate"] = context.tracestate
+    return with_extensions(event, extensions)
+
+
+def trace_headers(event: BaseCloudEvent) -> dict[str, str]:
+    """W3C headers continuing the event's trace (its `traceparent` attribute) under a new span id:
+    the HTTP request of one delivery attempt ({} for an event without a valid one)."""
+    parsed = tracecontext.parse_traceparent(event.get_extension("traceparent"))
+    if parsed is None:
+        return {}
+    state = event.get_extension("tracestate")
+    context = tracecontext.TraceContext(*parsed, tracestate=str(state) if state else None).child()
+    return context.headers()
 
 
 def attribute_strings(event: BaseCloudEvent) -> dict[str, str]:
