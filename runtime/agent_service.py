@@ -25,6 +25,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from runtime import tracecontext
 from runtime.agent import Agent
 from runtime.invoke import HandlerFailed, call
 from runtime.protos import agent_pb2, agent_pb2_grpc
@@ -65,6 +66,17 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         return agent_pb2.Pong(message="pong", timestamp=millis())
 
     async def Invoke(self, request: agent_pb2.ActionRequest, context: Any = None) -> agent_pb2.ActionResult:
+        if context is None or tracecontext.current() is not None:  # over HTTP: the app set it
+            return await self._invoke(request)
+        # over gRPC: the call's W3C trace context (metadata) is the handler's, as HTTP's is
+        incoming = tracecontext.extract_metadata(context.invocation_metadata())
+        token = tracecontext.set_current(tracecontext.continue_or_start(incoming))
+        try:
+            return await self._invoke(request)
+        finally:
+            tracecontext.reset_current(token)
+
+    async def _invoke(self, request: agent_pb2.ActionRequest) -> agent_pb2.ActionResult:
         started = time.perf_counter()
         request_id = request.request_id or f"req_{millis()}"
 

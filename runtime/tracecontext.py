@@ -127,6 +127,15 @@ def extract_raw(raw: Iterable[tuple[bytes, bytes]]) -> TraceContext | None:
     )
 
 
+def extract_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> TraceContext | None:
+    """`extract_raw` over gRPC metadata (lowercase keys; binary `-bin` values never match)."""
+    return extract_raw(
+        (key.encode("latin-1"), value.encode("latin-1"))
+        for key, value in metadata or ()
+        if isinstance(value, str)
+    )
+
+
 def sample(trace_id: str, ratio: float) -> bool:
     """OpenTelemetry's TraceIdRatioBased decision: the trace-id's low 64 bits under ratio * 2**64."""
     if ratio >= 1.0:

@@ -18,6 +18,7 @@ import grpc
 import httpx
 
 from gateway.resolver import AgentUnavailable, Resolver, UnknownAgent
+from runtime import tracecontext
 
 log = logging.getLogger("serving.grpc")
 
@@ -53,6 +54,7 @@ class GrpcFront:
         await self._client.aclose()
 
     def _relay(self, method: str) -> Any:
+        """One method relayed; the call's W3C trace context (metadata) continues on the HTTP hop."""
         async def relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             metadata = {key: value for key, value in context.invocation_metadata() or ()}
             named = str(metadata.get(AGENT_KEY, "")).strip()
@@ -64,7 +66,7 @@ class GrpcFront:
                     response = await self._client.post(
                         f"{upstream}/{SERVICE}/{method}",
                         content=request,
-                        headers={"content-type": "application/x-protobuf"},
+                        headers={"content-type": "application/x-protobuf", **trace_headers(metadata)},
                     )
             except UnknownAgent:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no agent {named!r}")
@@ -79,3 +81,9 @@ class GrpcFront:
             return response.content
 
         return relay
+
+
+def trace_headers(metadata: dict[str, Any]) -> dict[str, str]:
+    """`traceparent`/`tracestate`/`baggage` continuing a gRPC call's trace under this hop's span id."""
+    incoming = tracecontext.extract({k: v for k, v in metadata.items() if isinstance(v, str)})
+    return incoming.child().headers() if incoming is not None else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -136,3 +137,30 @@ def test_the_request_trace_reaches_the_handler_its_events_and_the_response(
     # no caller trace: the runtime starts one and still answers with it
     assert untraced.json()["traceparent"] == untraced.headers["traceparent"]
     assert untraced.headers["traceparent"].split("-")[1] != TRACE_ID
+
+
+def test_a2a_and_grpc_calls_carry_the_trace_to_the_handler(testbed_apkg: Path, tmp_path: Path) -> None:
+    """A2A JSON-RPC (HTTP headers) and the gRPC AgentService (call metadata) both make the
+    caller's trace the action's current one."""
+    import grpc
+
+    from runtime.protos import agent_pb2, agent_pb2_grpc
+    from tests.support.net import free_port
+
+    grpc_port = free_port()
+    server = start([str(testbed_apkg)], tmp_path, A2A_PORT=str(grpc_port))
+    try:
+        call = {"jsonrpc": "2.0", "id": 1, "method": "trace", "params": {}}
+        answer = httpx.post(server.url("/a2a"), json=call, headers={"traceparent": PARENT, "baggage": "u=1"})
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = agent_pb2_grpc.AgentServiceStub(channel)
+            result = stub.Invoke(agent_pb2.ActionRequest(action="trace"), timeout=10,
+                                 metadata=(("traceparent", PARENT), ("tracestate", "v=1")))
+    finally:
+        server.stop()
+    a2a = answer.json()["result"]
+    assert a2a["traceparent"] == answer.headers["traceparent"] and a2a["baggage"] == "u=1"
+    assert a2a["traceparent"].startswith(f"00-{TRACE_ID}-") and a2a["traceparent"] != PARENT
+    over_grpc = json.loads(result.result)
+    assert result.success and over_grpc["tracestate"] == "v=1"
+    assert over_grpc["traceparent"].startswith(f"00-{TRACE_ID}-") and over_grpc["traceparent"] != PARENT

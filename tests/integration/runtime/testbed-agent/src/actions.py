@@ -2,6 +2,8 @@
 
 import asyncio
 
+from runtime.sdk import trace_headers
+
 
 async def add(params):
     """Add two numbers."""
@@ -17,5 +19,10 @@ async def fail(params):
     raise ValueError("action failed on purpose")
 
 
+async def trace(params):
+    """The trace context an outbound call of this action would carry."""
+    return trace_headers()
+
+
 def serve():
-    return {"custom_handlers": {"add": add, "nap": nap, "fail": fail}}
+    return {"custom_handlers": {"add": add, "nap": nap, "fail": fail, "trace": trace}}
