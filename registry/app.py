@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.types import ASGIApp, Scope
 
 from registry import console, feed, problems
-from registry.api import agents, deadletters, deployments, keys, platform, triggers
+from registry.api import agents, deadletters, deployments, keys, logs, platform, triggers
 from registry.artifacts import ArtifactStore
 from registry.auth import KeyCache, bootstrap_admin, install_gateway_key
 from registry.backends import create_backend
@@ -87,7 +87,7 @@ def create_app(
 
     app = FastAPI(title="PAR registry", version="0.1.0", lifespan=lifespan)
     problems.install(app)
-    for module in (agents, deployments, triggers, deadletters, keys, platform):
+    for module in (agents, deployments, triggers, deadletters, keys, platform, logs):
         app.include_router(module.router)
     metrics_urls = [u.strip() for u in (settings.console_metrics_url or "").split(",") if u.strip()]
     app.state.console = console.Console(

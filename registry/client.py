@@ -6,6 +6,7 @@ print one clear line instead of a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,22 @@ class RegistryClient:
                 body = {"title": response.reason_phrase, "detail": response.text[:200]}
             raise RegistryError(response.status_code, body.get("title", "Error"), body.get("detail"))
         return response
+
+    def lines(self, path: str, params: dict[str, Any], follow: bool = False) -> Iterator[str]:
+        """The lines of a streamed answer (NDJSON), as they arrive; no read timeout when following."""
+        timeout = httpx.Timeout(self.http.timeout.connect, read=None) if follow else self.http.timeout
+        try:
+            with self.http.stream("GET", path, params=params, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = {"title": response.reason_phrase, "detail": response.text[:200]}
+                    raise RegistryError(response.status_code, body.get("title", "Error"), body.get("detail"))
+                yield from response.iter_lines()
+        except httpx.HTTPError as exc:
+            raise RegistryError(0, f"lost the registry at {self.url}", str(exc)) from exc
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)

@@ -110,3 +110,13 @@ class TriggerSpec(_Frozen):
     subscriber_uri: str | None = None  # ... or a URI used as is (exactly one of the two)
     delivery: dict[str, object] = Field(default_factory=dict)  # Knative DeliverySpec fields
     ordering: str | None = None  # "ordered" | "unordered" (kafka.eventing.knative.dev/delivery.order)
+
+
+class LogRequest(_Frozen):
+    """What `par logs` asks of a backend: an agent's output lines, as `kubectl logs` would."""
+
+    version: str | None = None  # only this version's instances
+    instance: str | None = None  # only this instance (a pod's name on Knative)
+    since_seconds: float | None = Field(None, gt=0)  # lines from the last N seconds
+    tail: int | None = Field(None, ge=0)  # the last N lines (before following)
+    follow: bool = False  # keep streaming new lines, from instances old and new

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from registry.spec import DeploymentSpec, DeploymentStatus, TriggerSpec
+from registry.backends.errors import BackendRejected
+from registry.spec import DeploymentSpec, DeploymentStatus, LogRequest, TriggerSpec
 
 if TYPE_CHECKING:
     from serving import ServiceStatus
@@ -75,6 +76,13 @@ class DeployBackend(abc.ABC):
         """Instances, restarts and the last error per revision when this backend runs them
         itself (one machine); None when another system does (Knative: its conditions say it)."""
         return None
+
+    async def logs(self, namespace: str, agent: str, request: LogRequest) -> AsyncIterator[dict[str, Any]]:
+        """The agent's output lines, oldest first, each `{"time", "agent", "version", "instance",
+        "line"}`; with `request.follow`, then every new line (new instances included) until the
+        caller stops. Checks what it can before returning, so that errors are HTTP answers and
+        not a broken stream."""
+        raise BackendRejected(f"the {self.name} backend keeps no agent logs")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections; called once when the registry stops."""

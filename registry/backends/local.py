@@ -14,11 +14,21 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gateway.hosts import DEFAULT_DOMAIN, agent_host
 from registry.backends.base import DeployBackend
 from registry.backends.eventing_admin import EventingAdmin
-from registry.spec import Condition, DeploymentSpec, DeploymentStatus, Phase, TriggerSpec, VersionTarget
+from registry.spec import (
+    Condition,
+    DeploymentSpec,
+    DeploymentStatus,
+    LogRequest,
+    Phase,
+    TriggerSpec,
+    VersionTarget,
+)
 from runtime import quantity
 from serving import Controller, Limits, RevisionSpec, ServiceStatus
 
@@ -200,6 +210,25 @@ class LocalBackend(DeployBackend):
     async def delete_trigger(self, namespace: str, name: str) -> None:
         if self._eventing is not None:
             await self._eventing.delete_trigger(namespace, name)
+
+    async def logs(self, namespace: str, agent: str, request: LogRequest) -> AsyncIterator[dict[str, Any]]:
+        """From the files serving writes under `<data dir>/logs/` (`serving.read_logs`)."""
+        from serving import LogQuery, follow_logs, read_logs
+
+        folder = self.serving.settings.data_dir / "logs"
+        since = None
+        if request.since_seconds is not None:
+            since = datetime.now(UTC) - timedelta(seconds=request.since_seconds)
+        query = LogQuery(namespace, agent, request.version, request.instance, since, request.tail)
+        if request.follow:
+            return follow_logs(folder, query)
+        records = await asyncio.to_thread(read_logs, folder, query)
+
+        async def stored() -> AsyncIterator[dict[str, Any]]:
+            for record in records:
+                yield record
+
+        return stored()
 
     async def aclose(self) -> None:
         for rollout in self._rollouts.values():

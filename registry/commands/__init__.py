@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.commands import agents, deploy, keys, manifests, serve, triggers
+from registry.commands import agents, deploy, keys, logs, manifests, serve, triggers
 
 
 def register(app: typer.Typer) -> None:
@@ -21,3 +21,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(triggers.app, name="trigger")
     app.add_typer(keys.app, name="keys")
     app.command("manifests")(manifests.manifests)
+    app.command("logs")(logs.logs)
