@@ -46,7 +46,7 @@ async def snapshot(session: AsyncSession) -> Snapshot:
     keys = (await session.scalars(select(ApiKey).where(ApiKey.role != "gateway").order_by(ApiKey.id))).all()
     agents = (await session.scalars(select(Agent).order_by(Agent.namespace, Agent.name))).all()
     rows = await session.execute(select(Deployment.agent_id, Deployment.traffic))
-    traffic: dict[int, list[dict[str, Any]]] = {agent_id: targets for agent_id, targets in rows.tuples()}
+    traffic: dict[int, list[dict[str, Any]]] = {agent_id: targets for agent_id, targets in rows}
     return Snapshot(
         revision=rev,
         keys=[SnapshotKey.model_validate(k, from_attributes=True) for k in keys],
