@@ -3,11 +3,12 @@
 # registry and no route out:
 #
 #   scripts/cluster.sh up       build (cached), start everything, wait until Knative and Kourier are Available
-#   scripts/cluster.sh env      export lines: KUBECONFIG, PAR_INGRESS
+#   scripts/cluster.sh env      export lines: KUBECONFIG, PAR_INGRESS; PAR_REGISTRY_URL, PAR_API_KEY (PAR's)
 #   scripts/cluster.sh status   what runs, node and deployments, memory
 #   scripts/cluster.sh down     stop it all and leave the machine as it was (images stay cached)
 #   scripts/cluster.sh kn ARGS  Knative's CLI (kn v0.42.0, built on first use) against this cluster
 #   scripts/cluster.sh import ARCHIVE...   load docker-archive/OCI tarballs into the cluster's containerd
+#   scripts/cluster.sh par      (re)install PAR on a running cluster (`up` does it; PAR_CLUSTER_PAR=0 skips)
 #
 # Every binary is built from the Go module proxy (modules in scripts/cluster/, kube-apiserver and etcd by
 # scripts/kube-apiserver.sh) or from ../shared/net-kourier; every image is built here with buildah
@@ -582,10 +583,160 @@ wait_available() {  # wait_available NAMESPACE SECONDS
     || { kctl -n "$1" get pods -o wide >&2; die "deployments in $1 not Available after $2 s"; }
 }
 
-# The place where PAR's own components will be installed (their images come from scripts/images.sh,
-# imported like the ones above). Nothing yet: the cluster is plain Knative Serving + Kourier.
+# ---------------------------------------------------------------------------------------------------
+# PAR: its images (scripts/images.sh), then the folders users apply (knative/dev, knative/registry,
+# knative/gateway/kourier) through the overlays in scripts/cluster/manifests/par/ (what this cluster
+# needs on top: images built here, no Eventing, a NodePort, one gateway replica). PAR_CLUSTER_PAR=0 skips it.
+# ---------------------------------------------------------------------------------------------------
+PAR_OVERLAYS=$ROOT/scripts/cluster/manifests/par
+REGISTRY_PORT=${PAR_CLUSTER_REGISTRY_PORT:-31097}   # the registry's NodePort (registry/nodeport.yaml)
+DATASTORE_IMAGES=(postgres=dev.local/par-dev/postgres:15-bookworm redis=dev.local/par-dev/redis:7.0-bookworm)
+
 install_par() {
-  :
+  [ "${PAR_CLUSTER_PAR:-1}" = 0 ] && return 0
+  local t images
+  t=$(now_ms)
+  log "PAR images (scripts/images.sh archive; its log in ${WORK#"$ROOT"/}/logs/images.log)"
+  images=$("$ROOT/scripts/images.sh" archive "$CACHE/par-images" 2>>"$WORK/logs/images.log") \
+    || die "scripts/images.sh archive failed (see $WORK/logs/images.log)"
+  local RUNTIME_IMAGE='' PLATFORM_IMAGE='' RUNTIME_ARCHIVE='' PLATFORM_ARCHIVE='' PYTHON_IMAGE=''
+  eval "$(grep -E '^(RUNTIME|PLATFORM|PYTHON)_(IMAGE|ARCHIVE)=' <<<"$images")"
+  if [ -z "$RUNTIME_ARCHIVE" ] || [ -z "$PLATFORM_ARCHIVE" ]; then die "scripts/images.sh printed no archives"; fi
+  import_once "$RUNTIME_IMAGE" "$RUNTIME_ARCHIVE"
+  import_once "$PLATFORM_IMAGE" "$PLATFORM_ARCHIVE"
+  # Older builds' archives (~0.7 GB a pair) go; containerd keeps what it imported.
+  find "$CACHE/par-images" -name '*.tar' ! -name "${RUNTIME_ARCHIVE##*/}" ! -name "${PLATFORM_ARCHIVE##*/}" -delete
+  build_datastore_images "$PYTHON_IMAGE"
+  log "PAR images ready ($(elapsed "$t") ms): $RUNTIME_IMAGE, $PLATFORM_IMAGE"
+  t=$(now_ms)
+  # The registry's Services mount an emptyDir at /tmp and set a pod security context (kind-up.sh too).
+  kctl -n knative-serving patch configmap config-features --type merge \
+    -p '{"data":{"kubernetes.podspec-emptydir":"enabled","kubernetes.podspec-securitycontext":"enabled"}}' >/dev/null
+  kctl create namespace par-system --dry-run=client -o yaml | kctl apply -f - >/dev/null
+  create_par_secrets
+  create_volumes
+  kctl apply -k "$PAR_OVERLAYS/dev" >/dev/null
+  kctl -n par-system rollout status statefulset/par-postgres --timeout=180s >/dev/null
+  kctl -n par-system rollout status deployment/par-redis --timeout=180s >/dev/null
+  par_overlay registry "$PLATFORM_IMAGE" "$RUNTIME_IMAGE" | kctl apply -f - >/dev/null
+  kctl -n par-system rollout status deployment/par-registry --timeout=180s >/dev/null
+  par_overlay gateway "$PLATFORM_IMAGE" "$RUNTIME_IMAGE" | kctl apply -f - >/dev/null
+  kctl -n par-system rollout status deployment/par-gateway --timeout=180s >/dev/null
+  # Kourier's ext_authz, exactly as knative/gateway/kourier tells users to.
+  kctl -n knative-serving patch deployment net-kourier-controller \
+    --patch-file "$ROOT/knative/gateway/kourier/net-kourier-controller.patch.yaml" >/dev/null
+  kctl -n knative-serving rollout status deployment/net-kourier-controller --timeout=180s >/dev/null
+  wait_for 60 "the registry on 127.0.0.1:$REGISTRY_PORT" curl -fsS "http://127.0.0.1:$REGISTRY_PORT/readyz"
+  log "PAR installed ($(elapsed "$t") ms): registry http://127.0.0.1:$REGISTRY_PORT, gateway as Kourier's ext_authz"
+}
+
+import_once() {  # import_once REF ARCHIVE: into containerd unless it is there
+  ctr_ images ls -q | grep -xF "$1" >/dev/null && return 0
+  ctr_ images import "$2" >/dev/null
+  echo "    imported $1"
+}
+
+# PostgreSQL and Redis for knative/dev from Debian's packages (no postgres or redis image can be pulled):
+# scripts/cluster/images/{postgres,redis}, FROM scripts/images.sh's Debian base, rebuilt when they change.
+build_datastore_images() {
+  local base=$1 spec name ref stamp tar
+  for spec in "${DATASTORE_IMAGES[@]}"; do
+    name=${spec%%=*}; ref=${spec#*=}
+    stamp=$( (echo "$base"; cat "$ROOT/scripts/cluster/images/$name"/*) | sha256sum | cut -c1-16)
+    image_current "$ref" "$stamp" && continue
+    buildah bud --quiet --layers --build-arg "BASE=$base" -f "$ROOT/scripts/cluster/images/$name/Containerfile" \
+      -t "$ref" "$ROOT/scripts/cluster/images/$name" >/dev/null
+    tar=$WORK/$name-image.tar
+    rm -f "$tar"
+    buildah push --quiet "$ref" "docker-archive:$tar:$ref" >/dev/null
+    ctr_ images import "$tar" >/dev/null
+    rm -f "$tar"
+    mkdir -p "$CACHE/images"
+    echo "$stamp" >"$CACHE/images/${ref//\//_}"
+    echo "    image $ref"
+  done
+}
+
+# The secrets knative/README.md asks for, made as scripts/kind-up.sh makes them (kept when they exist).
+par_python() { "$ROOT/.venv/bin/python" -c "$1"; }
+api_key() { par_python 'from gateway.apikeys import generate_key; print(generate_key()[1])'; }
+has_secret() { kctl -n par-system get secret "$1" >/dev/null 2>&1; }
+
+create_par_secrets() {
+  local pg admin gateway token
+  if ! has_secret par-postgres; then
+    pg=$(par_python 'import secrets; print(secrets.token_hex(16))')
+    kctl -n par-system create secret generic par-postgres --from-literal=POSTGRES_PASSWORD="$pg" >/dev/null
+    admin=$(api_key)
+    kctl -n par-system create secret generic par-registry \
+      --from-literal=DATABASE_URL="postgresql://par:${pg}@par-postgres.par-system:5432/par" \
+      --from-literal=PAR_ADMIN_KEY="$admin" >/dev/null
+  fi
+  if ! has_secret par-gateway; then
+    gateway=$(api_key)
+    kctl -n par-system create secret generic par-gateway --from-literal=PAR_GATEWAY_KEY="$gateway" >/dev/null
+  fi
+  if ! has_secret par-dead-letters; then
+    token=$(par_python 'import secrets; print(secrets.token_urlsafe(32))')
+    kctl -n par-system create secret generic par-dead-letters --from-literal=PAR_EVENTING_ADMIN_TOKEN="$token" >/dev/null
+  fi
+}
+
+# No storage provisioner here: the two claims of knative/dev and knative/registry bind to hostPath
+# volumes under run/volumes/ (gone with `down`), owned by the UIDs that write them.
+create_volumes() {
+  local spec claim size uid dir
+  for spec in par-system/data-par-postgres-0=2Gi=999 par-system/par-registry-artifacts=10Gi=10001; do
+    IFS='=' read -r claim size uid <<<"$spec"
+    dir=$WORK/volumes/${claim#*/}
+    mkdir -p "$dir"
+    chown "$uid:$uid" "$dir"
+    kctl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: par-${claim#*/}, labels: {app.kubernetes.io/part-of: par}}
+spec:
+  capacity: {storage: $size}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: {namespace: ${claim%/*}, name: ${claim#*/}}
+  hostPath: {path: $dir, type: Directory}
+EOF
+  done
+}
+
+# par_overlay registry|gateway PLATFORM_IMAGE RUNTIME_IMAGE: the overlay with this build's image tags
+# (a generated kustomization next to it in run/, since the tags change with the sources).
+par_overlay() {
+  local dir=$WORK/par/$1
+  mkdir -p "$dir"
+  cat >"$dir/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$dir" "$PAR_OVERLAYS/$1")
+images:
+  - name: ghcr.io/pixell/par
+    newName: ${2%:*}
+    newTag: ${2##*:}
+EOF
+  if [ "$1" = registry ]; then
+    cat >>"$dir/kustomization.yaml" <<EOF
+patches:
+  - patch: |-
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: par-registry, namespace: par-system}
+      spec:
+        template:
+          spec:
+            containers:
+              - name: registry
+                env:
+                  - {name: PAR_RUNTIME_IMAGE, value: "$3"}
+EOF
+  fi
+  kctl kustomize "$dir"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -653,6 +804,13 @@ cmd_import() {
 cmd_env() {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "export PAR_INGRESS=http://127.0.0.1:$HTTP_PORT"
+  # PAR's registry and its admin key, once install_par has run.
+  local admin
+  if running kube-apiserver && admin=$(kctl -n par-system get secret par-registry \
+      -o jsonpath='{.data.PAR_ADMIN_KEY}' 2>/dev/null) && [ -n "$admin" ]; then
+    echo "export PAR_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT"
+    echo "export PAR_API_KEY=$(base64 -d <<<"$admin")"
+  fi
 }
 
 cmd_status() {
@@ -778,5 +936,6 @@ case ${1:-} in
   build) install_packages; build_binaries ;;
   kn) shift; cmd_kn "$@" ;;
   import) shift; cmd_import "$@" ;;
-  *) echo "usage: scripts/cluster.sh up|down|env|status|build|kn ARGS|import ARCHIVE..." >&2; exit 2 ;;
+  par) running kube-apiserver || die "no cluster running (scripts/cluster.sh up)"; PAR_CLUSTER_PAR=1 install_par ;;
+  *) echo "usage: scripts/cluster.sh up|down|env|status|build|kn ARGS|import ARCHIVE...|par" >&2; exit 2 ;;
 esac

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -68,17 +69,24 @@ def _pods(cluster: KnativeCluster, name: str) -> list[dict]:
     return cluster.get("pods", "-n", NAMESPACE, "-l", f"serving.knative.dev/service={name}")["items"]
 
 
-def test_hello_ready_answers_scales_to_zero_and_cold_starts(knative_cluster: KnativeCluster) -> None:  # noqa: F811
+def test_hello_ready_answers_scales_to_zero_and_cold_starts(
+    knative_cluster: KnativeCluster,  # noqa: F811
+    demo_apkg_kit: Path,
+) -> None:
     cluster = knative_cluster
     name = f"hello-{uuid.uuid4().hex[:6]}"
     cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
     applied = time.monotonic()
     cluster.apply([_hello_service(name)])
+    # With PAR installed its gateway (Kourier's ext_authz) admits only agents it knows, with a key.
+    cluster.register(NAMESPACE, name, demo_apkg_kit)
     try:
         url, ready = _until("Service Ready", 120, lambda: _ready_url(cluster, name))
         host = urlsplit(url).hostname or ""
         assert host.startswith(f"{name}.{NAMESPACE}."), url
-        with httpx.Client(base_url=cluster.ingress, headers={"Host": host}, timeout=30) as client:
+        with httpx.Client(
+            base_url=cluster.ingress, headers={"Host": host, **cluster.auth}, timeout=30
+        ) as client:
             # Kourier answers 404 until its gateway has the route; Ready means it has, but be lenient.
             _, first = _until("200 through Kourier", 30, lambda: client.get("/").status_code == 200)
             answer = client.get("/")
@@ -106,3 +114,4 @@ def test_hello_ready_answers_scales_to_zero_and_cold_starts(knative_cluster: Kna
         )
     finally:
         cluster.kubectl("delete", "ksvc", name, "-n", NAMESPACE, "--ignore-not-found", "--wait=false")
+        cluster.forget(NAMESPACE, name)

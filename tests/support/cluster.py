@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import require_service
@@ -37,6 +38,55 @@ class KnativeCluster:
 
     kubeconfig: Path
     ingress: str  # http://127.0.0.1:PORT, Kourier's gateway; route by the Host header
+    registry_url: str = ""  # PAR's registry (NodePort on 127.0.0.1), once install_par ran
+    api_key: str = ""  # its admin key
+
+    @property
+    def runtime_image(self) -> str:
+        """The agents' runtime image the registry deploys (its PAR_RUNTIME_IMAGE)."""
+        deployment = self.get("deployment", "par-registry", "-n", "par-system")
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        return str(next(e["value"] for e in env if e["name"] == "PAR_RUNTIME_IMAGE"))
+
+    def register(self, namespace: str, name: str, apkg: Path) -> dict[str, Any]:
+        """Make NAMESPACE/NAME an agent PAR's registry knows (uploaded, not deployed), so that PAR's
+        gateway, Kourier's ext_authz, lets the admin key through to a Knative Service of that name
+        that something else runs (the hello baseline, `kn service create`). Without PAR: nothing."""
+        if not self.registry_url:
+            return {}
+        with apkg.open("rb") as fh:
+            response = httpx.post(
+                f"{self.registry_url}/v1/namespaces/{namespace}/packages",
+                files={"file": ("agent.apkg", fh)},
+                data={"name": name},
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=60,
+            )
+        if response.status_code != 201:
+            raise RuntimeError(f"registering {namespace}/{name}: {response.status_code} {response.text}")
+        return dict(response.json())
+
+    def forget(self, namespace: str, name: str) -> None:
+        if self.registry_url:
+            httpx.delete(
+                f"{self.registry_url}/v1/namespaces/{namespace}/agents/{name}",
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=60,
+            )
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The admin key's header once PAR is installed (its gateway guards the ingress), else none."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def par_ready(self) -> bool:
+        """PAR's registry answers on this machine."""
+        if not self.registry_url:
+            return False
+        try:
+            return httpx.get(f"{self.registry_url}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60.0) -> str:
         result = subprocess.run(
@@ -71,7 +121,12 @@ def _kubectl() -> str:
 def _from_env_lines() -> KnativeCluster:
     out = subprocess.run([str(SCRIPT), "env"], capture_output=True, text=True, check=True, timeout=30).stdout
     values = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines() if "=" in line)
-    return KnativeCluster(kubeconfig=Path(values["KUBECONFIG"]), ingress=values["PAR_INGRESS"])
+    return KnativeCluster(
+        kubeconfig=Path(values["KUBECONFIG"]),
+        ingress=values["PAR_INGRESS"],
+        registry_url=values.get("PAR_REGISTRY_URL", ""),
+        api_key=values.get("PAR_API_KEY", ""),
+    )
 
 
 def _missing() -> str | None:
@@ -116,3 +171,19 @@ def knative_cluster() -> Iterator[KnativeCluster]:
     finally:
         if started:
             subprocess.run([str(SCRIPT), "down"], capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def par_cluster(knative_cluster: KnativeCluster) -> KnativeCluster:
+    """The cluster with PAR installed (`scripts/cluster.sh up` does it; `scripts/cluster.sh par` on a
+    cluster started without it): PAR_REGISTRY_URL and PAR_API_KEY from `scripts/cluster.sh env`."""
+    cluster = _from_env_lines()
+    if not cluster.par_ready():
+        result = subprocess.run(
+            [str(SCRIPT), "par"], capture_output=True, text=True, timeout=UP_TIMEOUT, stdin=subprocess.DEVNULL
+        )
+        if result.returncode != 0:
+            pytest.fail(f"scripts/cluster.sh par failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        cluster = _from_env_lines()
+    assert cluster.par_ready(), "PAR's registry does not answer after scripts/cluster.sh par"
+    return cluster
