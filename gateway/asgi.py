@@ -19,6 +19,7 @@ from typing import Any
 from gateway import metrics
 from gateway.decision import Authorizer, Decision, deny
 from gateway.settings import GatewaySettings
+from runtime import telemetry
 from runtime.problem import MEDIA_TYPE
 from runtime.tracecontext import TraceContext, continue_or_start, extract_raw
 
@@ -131,6 +132,7 @@ class GatewayApp:
         self.authorizer = authorizer
         self.max_header_bytes = settings.max_header_bytes
         self._closers = list(closers)
+        self._tracer = telemetry.tracer("gateway", "gateway")  # None without an OTLP exporter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -143,9 +145,47 @@ class GatewayApp:
             await send({"type": "websocket.close", "code": 1008})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._tracer is not None:
+            await self._handle_traced(scope, receive, send)
+            return
         headers = RequestHeaders(scope["headers"])
         # W3C Trace Context: the caller's trace continued under this hop's span id, or a new one.
         headers.trace = continue_or_start(extract_raw(scope["headers"]), self.settings.trace_sample_ratio)
+        await self._handle(scope, receive, send, headers)
+
+    async def _handle_traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`handle` inside an OpenTelemetry server span (semantic conventions for HTTP), whose id
+        is the hop's span id; the decision (authn, authz, rate limit) is a child span."""
+        headers = RequestHeaders(scope["headers"])
+        incoming = extract_raw(scope["headers"])
+        method = scope["method"]
+        span = telemetry.start(self._tracer, method, incoming, "SERVER", {
+            "http.request.method": method, "url.path": scope["path"],
+            "url.scheme": scope.get("scheme", "http"),
+            "server.address": (headers.host or "").rsplit(":", 1)[0],
+            "par.gateway.mode": self.settings.mode,
+        })
+        headers.trace = telemetry.context_of(span, incoming)
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_status, headers)
+        finally:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                from opentelemetry.trace import StatusCode
+
+                span.set_status(StatusCode.ERROR)
+                span.set_attribute("error.type", str(status))
+            span.end()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: RequestHeaders) -> None:
         started = time.perf_counter()
         if headers.size > self.max_header_bytes:
             decision = deny(431, "headers_too_large", f"request headers over {self.max_header_bytes} bytes")
@@ -153,6 +193,8 @@ class GatewayApp:
             if await self._own_route(scope, send):
                 return
             decision = deny(404, "unknown_host", "no agent is served at this host")
+        elif self._tracer is not None:
+            decision = await self._decide_traced(scope, headers)
         else:
             decision = await self.decide(scope, headers)
         elapsed = time.perf_counter() - started
@@ -162,6 +204,27 @@ class GatewayApp:
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("allowed", extra=self._log_fields(scope, headers, decision, elapsed))
         await self.forward(scope, receive, send, headers, decision)
+
+    async def _decide_traced(self, scope: Scope, headers: RequestHeaders) -> Decision:
+        span = telemetry.start(self._tracer, "authorize", headers.trace)
+        try:
+            decision = await self.decide(scope, headers)
+        except BaseException:
+            span.end()
+            raise
+        attributes = {
+            "par.decision.allowed": decision.allowed,
+            "par.decision.reason": decision.reason,  # e.g. ok, missing_credentials, forbidden, rate_limited
+            "par.decision.status": decision.status,
+            "par.tenant": decision.tenant,
+            "par.key_id": decision.key_id,  # the key's id, never the key
+            "par.ratelimit.limited": decision.status == 429,
+        }
+        if decision.target is not None:
+            attributes["par.agent"] = str(decision.target)
+        span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+        span.end()
+        return decision
 
     async def decide(self, scope: Scope, headers: RequestHeaders) -> Decision:
         """The decision, with internal errors turned into a deny (or an allow if `fail_open`)."""

@@ -29,7 +29,7 @@ from runtime.observe import Metrics, RequestObserver
 from runtime.problem import MEDIA_TYPE, problem
 from runtime.rest import mount_rest
 from runtime.tasks import Pending
-from runtime.tracecontext import Propagate
+from runtime.telemetry import Propagate
 
 log = logging.getLogger("runtime.app")
 Endpoint = Callable[[Request], Awaitable[Response]]

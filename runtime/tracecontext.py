@@ -175,38 +175,3 @@ def current_headers() -> dict[str, str]:
     context = _current.get()
     return context.headers() if context is not None else {}
 
-
-class Propagate:
-    """ASGI middleware: each HTTP request runs with its trace context current (the caller's
-    `traceparent`, else a delivered binary-mode event's `ce-traceparent`, else a new trace) under a
-    span id of its own, and answers with that `traceparent` so a caller can find the trace."""
-
-    def __init__(self, app, ratio: float = 1.0) -> None:
-        self.app = app
-        self.ratio = ratio
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        raw = scope["headers"]
-        incoming = extract_raw(raw)
-        if incoming is None:
-            incoming = extract_raw(
-                (name[3:], value) for name, value in raw if name in (b"ce-traceparent", b"ce-tracestate")
-            )
-        context = continue_or_start(incoming, self.ratio)
-        header = (b"traceparent", context.traceparent.encode())
-
-        async def send_traced(message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *(h for h in message.get("headers", ()) if h[0].lower() != b"traceparent"), header
-                ]
-            await send(message)
-
-        token = _current.set(context)
-        try:
-            await self.app(scope, receive, send_traced)
-        finally:
-            _current.reset(token)

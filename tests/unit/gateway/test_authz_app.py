@@ -364,3 +364,40 @@ async def test_new_traces_are_sampled_by_the_setting(make_client: Factory, ratio
     assert response.headers["traceparent"].endswith(f"-{flags}")
     kept = await client.get("/", headers={**bearer(KEY), "traceparent": PARENT})  # parent-based
     assert kept.headers["traceparent"].endswith("-01")
+
+
+async def test_with_an_exporter_the_decision_is_spans_naming_the_key_id_never_the_key() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from runtime import telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.use_provider(provider)
+    try:
+        policy = Policy.from_snapshot(snapshot([RECORD, LIMITED], AGENTS))
+        app = build_authz_app(GatewaySettings(), policy=StaticPolicy(policy))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            allowed = await client.get("/", headers={**bearer(KEY), "traceparent": PARENT})
+            for _ in range(3):
+                limited = await client.get("/", headers=bearer(LIMITED_KEY))
+    finally:
+        telemetry.use_provider(None)
+    assert (allowed.status_code, limited.status_code) == (200, 429)
+    spans = exporter.get_finished_spans()
+    first_server = next(s for s in spans if s.kind.name == "SERVER")
+    first_decision = next(s for s in spans if s.name == "authorize")
+    assert format(first_server.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert first_decision.parent.span_id == first_server.context.span_id
+    assert allowed.headers["traceparent"].split("-")[2] == format(first_server.context.span_id, "016x")
+    assert first_decision.attributes["par.key_id"] == RECORD["id"]
+    assert first_decision.attributes["par.decision.allowed"] is True
+    assert first_server.attributes["http.response.status_code"] == 200
+    last = [s for s in spans if s.name == "authorize"][-1]
+    assert last.attributes["par.ratelimit.limited"] is True and last.attributes["par.decision.status"] == 429
+    everything = repr([dict(s.attributes) for s in spans])
+    assert KEY not in everything and LIMITED_KEY not in everything
