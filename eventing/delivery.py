@@ -11,13 +11,15 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import aiohttp
 from cloudevents.core.base import BaseCloudEvent
 
 from eventing import wire
 from eventing.objects import RETRYABLE_STATUSES, DeliverySpec
+from runtime import telemetry
 
 log = logging.getLogger("eventing.delivery")
 ERROR_DATA_LIMIT = 1024
@@ -48,11 +50,13 @@ class Outcome:
 
 async def post_once(
     session: aiohttp.ClientSession, url: str, event: BaseCloudEvent, request_timeout: float,
-    extra_headers: dict[str, str] | None = None,
+    extra_headers: dict[str, str] | None = None, trace: dict[str, str] | None = None,
 ) -> Outcome:
     message = wire.to_http(event)
-    # the event's trace continues on the HTTP request (traceparent, tracestate), as Knative's dispatcher does
-    headers = {**message.headers, **wire.trace_headers(event), "prefer": "reply", **(extra_headers or {})}
+    # the event's trace continues on the HTTP request (traceparent, tracestate), as Knative's dispatcher
+    # does: under the attempt's span when there is one, else under a new span id
+    trace = wire.trace_headers(event) if trace is None else trace
+    headers = {**message.headers, **trace, "prefer": "reply", **(extra_headers or {})}
     try:
         async with session.post(
             url, data=message.body, headers=headers, timeout=aiohttp.ClientTimeout(total=request_timeout),
@@ -74,12 +78,20 @@ async def deliver(
     default_timeout: float,
     on_retry: Callable[[], None] | None = None,
     extra_headers: dict[str, str] | None = None,
+    span: Any = None,
 ) -> Outcome:
-    """POST until a 2xx, a non-retryable status, or `spec.retry` retries are used up."""
+    """POST until a 2xx, a non-retryable status, or `spec.retry` retries are used up. With `span`
+    (the delivery's OpenTelemetry span) each attempt is a client span under it and each retry an
+    event on it."""
     request_timeout = spec.timeout or default_timeout
     attempt = 0
     while True:
-        outcome = await post_once(session, url, event, request_timeout, extra_headers)
+        if span is None:
+            outcome = await post_once(session, url, event, request_timeout, extra_headers)
+        else:
+            outcome = await _attempt_traced(
+                session, url, event, request_timeout, extra_headers, span, attempt
+            )
         outcome.attempts = attempt + 1
         retryable = outcome.status is None or outcome.status in RETRYABLE_STATUSES
         if outcome.ok or not retryable or attempt >= spec.retry:
@@ -93,4 +105,39 @@ async def deliver(
         )
         if on_retry is not None:
             on_retry()
+        if span is not None:
+            span.add_event(
+                "retry", {"attempt": attempt, "delay_s": delay, "error.type": _error_type(outcome)}
+            )
         await asyncio.sleep(delay)
+
+
+def _error_type(outcome: Outcome) -> str:
+    return str(outcome.status) if outcome.status is not None else (outcome.error.split(":", 1)[0] or "error")
+
+
+async def _attempt_traced(
+    session: aiohttp.ClientSession, url: str, event: BaseCloudEvent, request_timeout: float,
+    extra_headers: dict[str, str] | None, span: Any, attempt: int,
+) -> Outcome:
+    """One attempt as an HTTP client span (semantic conventions), child of the delivery's span;
+    its id is the `traceparent` the subscriber gets."""
+    tracer = telemetry.tracer("eventing")
+    state = event.get_extension("tracestate")
+    like = replace(telemetry.context_of(span, None), tracestate=str(state) if state else None)
+    attempt_span = telemetry.start(tracer, "POST", like, "CLIENT", {
+        "http.request.method": "POST", "url.full": url, "http.request.resend_count": attempt,
+    })
+    try:
+        outcome = await post_once(session, url, event, request_timeout, extra_headers,
+                                  telemetry.context_of(attempt_span, like).headers())
+        if outcome.status is not None:
+            attempt_span.set_attribute("http.response.status_code", outcome.status)
+        if not outcome.ok:
+            from opentelemetry.trace import StatusCode
+
+            attempt_span.set_attribute("error.type", _error_type(outcome))
+            attempt_span.set_status(StatusCode.ERROR, outcome.error or None)
+        return outcome
+    finally:
+        attempt_span.end()

@@ -40,6 +40,7 @@ from eventing.kafka import Kafka, kafka_reason
 from eventing.objects import Broker, Trigger, topic_name
 from eventing.offsets import GroupOffsets, OffsetTracker
 from eventing.settings import EventingSettings
+from runtime import telemetry
 
 log = logging.getLogger("eventing.dispatcher")
 # Tansu (the embedded broker) holds an empty fetch for its whole wait, so its reader fetches with
@@ -496,10 +497,37 @@ class TriggerCursor:
         labels = (trigger.namespace, trigger.name)
         spec = trigger.delivery_spec(self.broker())
         url = trigger.subscriber.url(settings.service_url_template, trigger.namespace)
+        tracer = telemetry.tracer("eventing")
+        if tracer is None:
+            await self._deliver(item, trigger, spec, url, labels, None)
+            return
+        # a consumer span per Trigger delivery (messaging and CloudEvents semantic conventions),
+        # child of the event's trace; attempts are client spans under it, retries and the outcome events
+        span = telemetry.start(tracer, f"process {item.record.topic}", wire.event_trace(event), "CONSUMER", {
+            "messaging.system": "kafka", "messaging.operation.type": "process",
+            "messaging.operation.name": "process", "messaging.destination.name": item.record.topic,
+            "messaging.consumer.group.name": trigger.group,
+            "messaging.destination.partition.id": str(item.record.partition),
+            "messaging.kafka.offset": item.record.offset, **wire.span_attributes(event),
+            "par.trigger": f"{trigger.namespace}/{trigger.name}",
+        })
+        try:
+            await self._deliver(item, trigger, spec, url, labels, span)
+        finally:
+            span.end()
+
+    async def _deliver(self, item: Item, trigger: Trigger, spec, url: str, labels, span) -> None:
+        settings, event = self.dispatcher.settings, item.event
+        assert event is not None
         outcome = await deliver(
             self.dispatcher.session, url, event, spec, settings.delivery_timeout,
-            on_retry=metrics.RETRIED.labels(*labels).inc,
+            on_retry=metrics.RETRIED.labels(*labels).inc, span=span,
         )
+        if span is not None and not outcome.ok:
+            from opentelemetry.trace import StatusCode
+
+            span.set_status(StatusCode.ERROR, outcome.error or f"HTTP {outcome.status}")
+            span.set_attribute("error.type", str(outcome.status) if outcome.status else "unreachable")
         if outcome.ok:
             metrics.DELIVERED.labels(*labels).inc()
             metrics.LATENCY.labels(*labels).observe(max(0.0, time.time() - item.record.timestamp / 1000))
@@ -514,10 +542,12 @@ class TriggerCursor:
                                     outcome.headers))
             update_gauge(store)
             metrics.DEAD_LETTERED.labels(*labels).inc()
+            _outcome_event(span, "dead-lettered", {"par.dead_letter.store": True})
             log.warning("delivery failed: event kept in the dead-letter store", extra=fields)
             return
         if spec.dead_letter_sink is None:
             metrics.DROPPED.labels(*labels).inc()
+            _outcome_event(span, "dropped", {})
             log.error("delivery failed, no dead-letter sink: event dropped", extra=fields)
             return
         dls_url = spec.dead_letter_sink.url(settings.service_url_template, trigger.namespace)
@@ -527,8 +557,16 @@ class TriggerCursor:
                             extra_headers=about)
         if dls.ok:
             metrics.DEAD_LETTERED.labels(*labels).inc()
+            _outcome_event(span, "dead-lettered", {"par.dead_letter.sink": dls_url})
             log.warning("delivery failed: event dead-lettered", extra={**fields, "dead_letter_sink": dls_url})
         else:
             metrics.DROPPED.labels(*labels).inc()
+            _outcome_event(span, "dropped", {"par.dead_letter.sink": dls_url})
             log.error("delivery and dead-letter sink failed: event dropped",
                       extra={**fields, "dead_letter_sink": dls_url, "dls_status": dls.status})
+
+
+def _outcome_event(span, name: str, attributes: dict) -> None:
+    """A failed delivery's end (dead-lettered, dropped) as an event on its span, if traced."""
+    if span is not None:
+        span.add_event(name, attributes)

@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from eventing import metrics, wire
 from eventing.control import Eventing
 from eventing.kafka import KafkaUnavailable
+from runtime import telemetry
 
 log = logging.getLogger("eventing.ingress")
 _ACCEPTED = Response(status_code=202)
@@ -69,6 +70,27 @@ async def ingress(request: Request) -> Response:
     except wire.InvalidEvent as exc:
         return _refuse(400, str(exc), namespace=namespace, broker=name)
     broker = eventing.brokers[(namespace, name)]
+    tracer = telemetry.tracer("eventing")
+    if tracer is not None:  # a producer span (messaging + CloudEvents semantic conventions)
+        span = telemetry.start(tracer, f"send {broker.topic}", wire.event_trace(event), "PRODUCER", {
+            "messaging.system": "kafka", "messaging.operation.type": "send",
+            "messaging.operation.name": "send", "messaging.destination.name": broker.topic,
+            **wire.span_attributes(event),
+        })
+        try:
+            response = await _store(eventing, broker, event, namespace, name)
+            if response.status_code >= 500:
+                from opentelemetry.trace import StatusCode
+
+                span.set_status(StatusCode.ERROR, "Kafka did not confirm storing the event")
+                span.set_attribute("error.type", str(response.status_code))
+            return response
+        finally:
+            span.end()
+    return await _store(eventing, broker, event, namespace, name)
+
+
+async def _store(eventing: Eventing, broker, event, namespace: str, name: str) -> Response:
     try:
         await eventing.kafka.produce(broker.topic, wire.to_kafka(event))
     except KafkaUnavailable:

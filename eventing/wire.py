@@ -189,12 +189,28 @@ def traced(event: BaseCloudEvent, headers: Mapping[str, str]) -> BaseCloudEvent:
 def trace_headers(event: BaseCloudEvent) -> dict[str, str]:
     """W3C headers continuing the event's trace (its `traceparent` attribute) under a new span id:
     the HTTP request of one delivery attempt ({} for an event without a valid one)."""
+    context = event_trace(event)
+    return context.child().headers() if context is not None else {}
+
+
+def event_trace(event: BaseCloudEvent) -> tracecontext.TraceContext | None:
+    """The event's Distributed Tracing extension as a trace context (None without a valid one)."""
     parsed = tracecontext.parse_traceparent(event.get_extension("traceparent"))
     if parsed is None:
-        return {}
+        return None
     state = event.get_extension("tracestate")
-    context = tracecontext.TraceContext(*parsed, tracestate=str(state) if state else None).child()
-    return context.headers()
+    return tracecontext.TraceContext(*parsed, tracestate=str(state) if state else None)
+
+
+def span_attributes(event: BaseCloudEvent) -> dict[str, str]:
+    """The CloudEvents semantic conventions' span attributes of an event."""
+    out = {
+        "cloudevents.event_id": event.get_id(), "cloudevents.event_source": event.get_source(),
+        "cloudevents.event_type": event.get_type(), "cloudevents.event_spec_version": "1.0",
+    }
+    if event.get_subject():
+        out["cloudevents.event_subject"] = str(event.get_subject())
+    return out
 
 
 def attribute_strings(event: BaseCloudEvent) -> dict[str, str]:

@@ -72,3 +72,57 @@ def test_replies_continue_the_trace(eventing, subscriber):
     assert got["reply-ask-plain"].headers["ce-traceparent"] == PARENT
     assert got["reply-ask-own"].headers["ce-traceparent"] == f"00-{TRACE_ID}-1111111111111111-01"
     assert _continues(got["reply-ask-plain"].headers["traceparent"])
+
+
+@pytest.fixture
+def spans():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from runtime import telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.use_provider(provider)
+    yield exporter
+    telemetry.use_provider(None)
+
+
+def test_spans_for_ingress_delivery_attempts_retries_and_dead_letters(eventing, subscriber, spans):
+    import time
+
+    ok = subscriber(respond=lambda r, attempt: (500 if attempt == 1 else 200, {}, b""))
+    failing, dls = subscriber(respond=lambda r, attempt: (400, {}, b"no")), subscriber()
+    ev = eventing([
+        broker("spans"),
+        trigger("spans-ok", "spans", ok.url, delivery={"retry": 2, "backoffDelay": "PT0.05S"}),
+        trigger("spans-dead", "spans", failing.url, delivery={"deadLetterSink": {"uri": dls.url}}),
+    ])
+    assert ev.post("spans", "sp-1", traceparent=PARENT).status_code == 202
+    got = ok.recorder.wait_for(2)
+    dls.recorder.wait_for(1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len([s for s in spans.get_finished_spans()
+                                               if s.kind.name == "CONSUMER"]) < 2:
+        time.sleep(0.05)
+    finished = spans.get_finished_spans()
+    assert all(format(s.context.trace_id, "032x") == TRACE_ID for s in finished)
+    (send,) = [s for s in finished if s.kind.name == "PRODUCER"]
+    assert send.name == "send knative-broker-default-spans"
+    assert send.attributes["cloudevents.event_id"] == "sp-1"
+    assert send.attributes["messaging.destination.name"] == "knative-broker-default-spans"
+    process = {s.attributes["par.trigger"]: s for s in finished if s.kind.name == "CONSUMER"}
+    delivered, dead = process["default/spans-ok"], process["default/spans-dead"]
+    assert delivered.name == "process knative-broker-default-spans"
+    assert format(delivered.parent.span_id, "016x") == "00f067aa0ba902b7"  # the event's context
+    assert [e.name for e in delivered.events] == ["retry"]
+    assert [e.name for e in dead.events] == ["dead-lettered"] and dead.status.status_code.name == "ERROR"
+    under = delivered.context.span_id
+    attempts = sorted((s for s in finished if s.kind.name == "CLIENT" and s.parent.span_id == under),
+                      key=lambda s: s.start_time)
+    assert [s.attributes["http.response.status_code"] for s in attempts] == [500, 200]
+    # each attempt's span id is the traceparent its request carried
+    assert [r.headers["traceparent"].split("-")[2] for r in got] == [
+        format(s.context.span_id, "016x") for s in attempts]
