@@ -21,7 +21,7 @@ from gateway.decision import Authorizer, Decision, deny
 from gateway.settings import GatewaySettings
 from runtime import telemetry
 from runtime.problem import MEDIA_TYPE
-from runtime.tracecontext import TraceContext, continue_or_start, extract_raw
+from runtime.tracecontext import TraceContext, continue_or_start, extract_raw, reset_current, set_current
 
 log = logging.getLogger("gateway.access")
 
@@ -174,9 +174,11 @@ class GatewayApp:
                 status = message["status"]
             await send(message)
 
+        token = set_current(headers.trace)  # what the activator's spans (par up) take as parent
         try:
             await self._handle(scope, receive, send_status, headers)
         finally:
+            reset_current(token)
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 from opentelemetry.trace import StatusCode

@@ -18,10 +18,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from gateway.resolver import AgentUnavailable
+from runtime import telemetry, tracecontext
 
-from .instance import Instance
+from .instance import Instance, InstanceState
 from .revision import Revision
 
 Route = Callable[[str, str, str | None], Revision]  # (namespace, agent, tag) -> one request's revision
@@ -38,11 +40,41 @@ class Activator:
     async def acquire(self, namespace: str, agent: str, tag: str | None = None) -> AsyncIterator[str]:
         """A base URL of a ready instance, held for one exchange (`UnknownAgent` if none)."""
         revision = self._route(namespace, agent, tag)
-        instance = await self._hold(revision)
+        tracer = telemetry.tracer("serving")
+        if tracer is None:
+            instance = await self._hold(revision)
+        else:
+            instance = await self._hold_traced(tracer, revision, f"{namespace}/{agent}")
         try:
             yield instance.url
         finally:
             revision.release(instance)
+
+    async def _hold_traced(self, tracer: Any, revision: Revision, agent: str) -> Instance:
+        """`_hold` in an 'activator hold' span (child of the request's trace context); when no
+        instance was ready on arrival, the wait is also a 'cold start' span (scale from zero)."""
+        parent = tracecontext.current()
+        attributes = {"par.agent": agent, "par.revision": revision.spec.label}
+        span = telemetry.start(tracer, "activator hold", parent, "INTERNAL", attributes)
+        held = revision.pick() is None
+        cold = held and not any(i.state is InstanceState.READY for i in revision.instances)
+        span.set_attributes({"par.activator.held": held, "par.cold_start": cold})
+        start = telemetry.start(tracer, "cold start", telemetry.context_of(span, parent), "INTERNAL",
+                                attributes) if cold else None
+        try:
+            return await self._hold(revision)
+        except AgentUnavailable as exc:
+            from opentelemetry.trace import StatusCode
+
+            for failed in (start, span):
+                if failed is not None:
+                    failed.set_status(StatusCode.ERROR, str(exc))
+                    failed.set_attribute("error.type", "AgentUnavailable")
+            raise
+        finally:
+            if start is not None:
+                start.end()
+            span.end()
 
     async def _hold(self, revision: Revision) -> Instance:
         seen_failures = revision.failure_gen

@@ -21,6 +21,7 @@ from gateway.asgi import Receive, Scope, Send
 from gateway.forward import Forwarder, drop_hop_by_hop
 from gateway.hosts import Target
 from gateway.resolver import Resolver
+from runtime import telemetry, tracecontext
 
 from .metrics import ACTIVATIONS
 from .types import ServiceStatus
@@ -69,9 +70,15 @@ class LocalGateway:
             for name, value in drop_hop_by_hop(scope["headers"])
             if name not in _NOT_PASSED
         )
-        status = await self.forwarder.exchange(
-            scope, receive, send, self.resolver, Target(parts[0], parts[1]), path, headers
-        )
+        traced = telemetry.tracer("serving") is not None  # the activator's spans join the delivery's trace
+        token = tracecontext.set_current(tracecontext.extract_raw(scope["headers"])) if traced else None
+        try:
+            status = await self.forwarder.exchange(
+                scope, receive, send, self.resolver, Target(parts[0], parts[1]), path, headers
+            )
+        finally:
+            if token is not None:
+                tracecontext.reset_current(token)
         ACTIVATIONS.labels(str(status)).inc()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
