@@ -11,7 +11,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -124,7 +124,7 @@ async def _attempt_traced(
     its id is the `traceparent` the subscriber gets."""
     tracer = telemetry.tracer("eventing")
     state = event.get_extension("tracestate")
-    like = replace(telemetry.context_of(span, None), tracestate=str(state) if state else None)
+    like = telemetry.context_of(span, None).with_tracestate(str(state) if state else None)
     attempt_span = telemetry.start(tracer, "POST", like, "CLIENT", {
         "http.request.method": "POST", "url.full": url, "http.request.resend_count": attempt,
     })

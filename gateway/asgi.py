@@ -48,6 +48,7 @@ class RequestHeaders:
         "request_id",
         "size",
         "trace",
+        "traceparent",
         "transfer_encoding",
     )
 
@@ -64,6 +65,7 @@ class RequestHeaders:
         self.content_length = value.decode("latin-1") if value is not None else None
         value = found.get(b"x-request-id")
         self.request_id = value.decode("latin-1") if value is not None else None
+        self.traceparent = found.get(b"traceparent")  # bytes, or b"\x00" when repeated (then invalid)
         value = found.get(b"transfer-encoding")
         self.transfer_encoding = value.decode("latin-1") if value is not None else None
         # Set by Envoy on ext_authz check requests: Kourier's fixed `client: kourier`, and whether
@@ -85,6 +87,7 @@ _READ = frozenset(
         b"transfer-encoding",
         b"client",
         b"x-envoy-auth-partial-body",
+        b"traceparent",
     }
 )
 
@@ -150,7 +153,10 @@ class GatewayApp:
             return
         headers = RequestHeaders(scope["headers"])
         # W3C Trace Context: the caller's trace continued under this hop's span id, or a new one.
-        headers.trace = continue_or_start(extract_raw(scope["headers"]), self.settings.trace_sample_ratio)
+        # (the full scan for tracestate/baggage only when a traceparent came: RequestHeaders read it)
+        raw = scope["headers"]
+        incoming = extract_raw(raw) if headers.traceparent is not None else None
+        headers.trace = continue_or_start(incoming, self.settings.trace_sample_ratio)
         await self._handle(scope, receive, send, headers)
 
     async def _handle_traced(self, scope: Scope, receive: Receive, send: Send) -> None:

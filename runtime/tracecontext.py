@@ -16,11 +16,10 @@ request, and these few string checks cost a fraction of that API's context machi
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
@@ -30,16 +29,35 @@ SAMPLED = 0x01
 _HEX = frozenset("0123456789abcdef")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
+_getrandbits = random.getrandbits
 _FUTURE = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?")
 
 
-@dataclass(frozen=True, slots=True)
 class TraceContext:
-    trace_id: str  # 32 lowercase hex
-    span_id: str  # 16 lowercase hex: the parent-id this context is passed on with
-    flags: int = SAMPLED
-    tracestate: str | None = None
-    baggage: str | None = None
+    """One hop's context (treat as immutable). A plain slotted class rather than a frozen
+    dataclass: the gateway makes one per request, and this builds in a third of the time."""
+
+    __slots__ = ("baggage", "flags", "span_id", "trace_id", "tracestate")
+
+    def __init__(
+        self, trace_id: str, span_id: str, flags: int = SAMPLED, tracestate: str | None = None,
+        baggage: str | None = None,
+    ) -> None:
+        self.trace_id = trace_id  # 32 lowercase hex
+        self.span_id = span_id  # 16 lowercase hex: the parent-id this context is passed on with
+        self.flags = flags
+        self.tracestate = tracestate
+        self.baggage = baggage
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TraceContext) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TraceContext({self.traceparent!r}, tracestate={self.tracestate!r}, baggage={self.baggage!r})"
 
     @property
     def sampled(self) -> bool:
@@ -51,7 +69,10 @@ class TraceContext:
 
     def child(self) -> TraceContext:
         """The same trace with a new span id: this hop's own span, the parent of the next."""
-        return replace(self, span_id=new_span_id())
+        return TraceContext(self.trace_id, new_span_id(), self.flags, self.tracestate, self.baggage)
+
+    def with_tracestate(self, tracestate: str | None) -> TraceContext:
+        return TraceContext(self.trace_id, self.span_id, self.flags, tracestate, self.baggage)
 
     def headers(self) -> dict[str, str]:
         """The HTTP headers (also the CloudEvents Distributed Tracing attributes, minus baggage)."""
@@ -63,16 +84,18 @@ class TraceContext:
         return out
 
 
+# Random ids as OpenTelemetry's SDK makes them (`random.getrandbits`): trace ids need to be unique,
+# not secret, and this is several times cheaper than `os.urandom`. All zeros is invalid (W3C).
 def new_trace_id() -> str:
-    while (value := os.urandom(16).hex()) == _ZERO_TRACE:
+    while (value := _getrandbits(128)) == 0:
         pass
-    return value
+    return f"{value:032x}"
 
 
 def new_span_id() -> str:
-    while (value := os.urandom(8).hex()) == _ZERO_SPAN:
+    while (value := _getrandbits(64)) == 0:
         pass
-    return value
+    return f"{value:016x}"
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str, int] | None:
@@ -150,8 +173,11 @@ def continue_or_start(incoming: TraceContext | None, ratio: float = 1.0) -> Trac
     a new trace sampled by `ratio`."""
     if incoming is not None:
         return incoming.child()
-    trace_id = new_trace_id()
-    return TraceContext(trace_id, new_span_id(), SAMPLED if sample(trace_id, ratio) else 0)
+    ids = f"{_getrandbits(192):048x}"  # one draw for both ids (the gateway does this per request)
+    trace_id, span_id = ids[:32], ids[32:]
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        trace_id, span_id = new_trace_id(), new_span_id()
+    return TraceContext(trace_id, span_id, SAMPLED if ratio >= 1.0 or sample(trace_id, ratio) else 0)
 
 
 _current: ContextVar[TraceContext | None] = ContextVar("par_trace_context", default=None)
