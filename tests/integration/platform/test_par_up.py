@@ -136,6 +136,24 @@ def test_the_gateway_is_the_edge_for_forwarding_and_response_headers(
     assert len(response.headers.get_list("server")) <= 1
 
 
+def test_one_trace_from_the_client_through_the_gateway_to_the_agent(
+    platform: ParUp, headers_apkg: Path
+) -> None:
+    """W3C Trace Context across par up: the gateway continues the client's trace under its span,
+    the agent's runtime under its own, and the response names the runtime's."""
+    platform.deploy(headers_apkg)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    response = platform.call("headers-agent", "/api/headers", method="GET",
+                             headers={"traceparent": parent, "tracestate": "v=1", "baggage": "u=1"})
+    assert response.status_code == 200, response.text
+    seen = dict(response.json())
+    gateway_hop = seen["traceparent"].split("-")
+    runtime_hop = response.headers["traceparent"].split("-")
+    assert gateway_hop[1] == runtime_hop[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert len({gateway_hop[2], runtime_hop[2], "00f067aa0ba902b7"}) == 3  # a span id per hop
+    assert (seen["tracestate"], seen["baggage"]) == ("v=1", "u=1")
+
+
 def test_traffic_split_between_versions_then_rollback(
     platform: ParUp, demo_apkg_kit: Path, demo_v2_apkg: Path
 ) -> None:
