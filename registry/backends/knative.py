@@ -41,9 +41,10 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from registry.backends.base import DeployBackend
 from registry.backends.errors import BackendError, BackendRejected, KindNotInstalled, NamespaceMissing
+from registry.backends.knative_logs import PodLogs
 from registry.knative import manifests, tenancy
 from registry.settings import RegistrySettings
-from registry.spec import Condition, DeploymentSpec, DeploymentStatus, Phase, TriggerSpec
+from registry.spec import Condition, DeploymentSpec, DeploymentStatus, LogRequest, Phase, TriggerSpec
 
 T = TypeVar("T")
 APPLY = "application/apply-patch+yaml"
@@ -552,6 +553,10 @@ class KnativeBackend(DeployBackend):
             with lock:
                 stream.stopped = True
                 stream.cut()
+
+    async def logs(self, namespace: str, agent: str, request: LogRequest) -> AsyncIterator[dict[str, Any]]:
+        """The pods' logs through the Kubernetes pod log API (`knative_logs.py`)."""
+        return await PodLogs(self._core_watching, self._call).open(namespace, agent, request)
 
     async def aclose(self) -> None:
         for api in (self.api, self._watching.api_client):
