@@ -53,9 +53,9 @@ class ServingSettings(BaseSettings):
     prepare_max_processes: int = Field(256, ge=1)
 
     # Each revision's instance output (`<data dir>/logs/`, read by `par logs`) is rotated when
-    # it would grow over this size, keeping this many rotated files (the kubelet's
-    # containerLogMaxSize and containerLogMaxFiles).
+    # it would grow over this size (the kubelet's containerLogMaxSize).
     log_max_bytes: Bytes = Field(10 * 2**20, gt=0)
+    # Rotated files kept per revision (`.log.1` newest ... `.log.N`); older lines are dropped.
     log_max_files: int = Field(5, ge=0)
 
     @field_validator("outbound_ports", mode="before")
