@@ -609,9 +609,9 @@ install_par() {
   build_datastore_images "$PYTHON_IMAGE"
   log "PAR images ready ($(elapsed "$t") ms): $RUNTIME_IMAGE, $PLATFORM_IMAGE"
   t=$(now_ms)
-  # The registry's Services mount an emptyDir at /tmp and set a pod security context (kind-up.sh too).
-  kctl -n knative-serving patch configmap config-features --type merge \
-    -p '{"data":{"kubernetes.podspec-emptydir":"enabled","kubernetes.podspec-securitycontext":"enabled"}}' >/dev/null
+  # Knative's config-features stay as shipped: the registry's Services need no feature flag (their
+  # emptyDir is on by default, kubernetes.podspec-volumes-emptydir; the container securityContext
+  # fields they set are allowed without kubernetes.podspec-securitycontext).
   kctl create namespace par-system --dry-run=client -o yaml | kctl apply -f - >/dev/null
   create_par_secrets
   create_volumes
