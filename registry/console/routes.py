@@ -23,11 +23,13 @@ from gateway.hosts import agent_host
 from registry.api import deployments, keys
 from registry.api.deps import Session, State
 from registry.auth import Caller
+from registry.backends.errors import BackendError
 from registry.console.pages import agent_rows, key_rows, trigger_rows
 from registry.console.samples import Sampler
 from registry.console.sessions import COOKIE, Sessions, SignInRefused, Viewer, csrf_ok
 from registry.problems import Problem
 from registry.schemas import KeyCreate, KeyOut, TrafficRequest
+from registry.spec import LogRequest
 from runtime.compare import only_value
 
 HERE = Path(__file__).parent
@@ -99,6 +101,7 @@ class _SecureRoute(APIRoute):
         return secured
 
 
+LOG_LINES = 100  # the agent page's log panel
 router = APIRouter(prefix="/console", route_class=_SecureRoute, include_in_schema=False)
 
 
@@ -220,6 +223,20 @@ async def agent_series(namespace: str, name: str, request: Request, session: Ses
     if viewer is None or not viewer.sees(namespace, name):
         raise Problem(401, "Sign in", "sign in to the console with an API key", code="sign_in_required")
     return JSONResponse({"points": _console(request).sampler.series(namespace, name)})
+
+
+@router.get("/agents/{namespace}/{name}/logs")
+async def agent_logs(namespace: str, name: str, request: Request, state: State, session: Session) -> Response:
+    """The agent's last lines (`par logs --tail 100`), polled by the agent page."""
+    viewer = await _viewer(request, session)
+    if viewer is None or not viewer.sees(namespace, name):
+        raise Problem(401, "Sign in", "sign in to the console with an API key", code="sign_in_required")
+    await session.close()
+    try:
+        records = [r async for r in await state.backend.logs(namespace, name, LogRequest(tail=LOG_LINES))]
+    except BackendError as exc:
+        return JSONResponse({"lines": [], "error": str(exc)})
+    return JSONResponse({"lines": records})
 
 
 @router.post("/agents/{namespace}/{name}/invoke")

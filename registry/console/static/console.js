@@ -86,6 +86,21 @@ async function refreshChart() {
   } catch (e) { /* next tick */ }
 }
 
+async function refreshLogs() {
+  const panel = document.getElementById("logs-panel");
+  const out = document.getElementById("logs");
+  if (!panel || !out) return;
+  try {
+    const response = await fetch(panel.dataset.logs, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const body = await response.json();
+    const atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+    out.textContent = body.error ? body.error
+      : body.lines.map((r) => `[${r.instance} ${r.version}] ${r.line}`).join("\n") || "(no output yet)";
+    if (atEnd) out.scrollTop = out.scrollHeight;
+  } catch (e) { /* next tick */ }
+}
+
 function trafficBody() {
   const from = document.getElementById("traffic-from").value;
   const to = document.getElementById("traffic-to").value;
@@ -165,4 +180,5 @@ document.addEventListener("DOMContentLoaded", () => {
   const live = document.getElementById("live");
   if (live) setInterval(refresh, parseInt(live.dataset.poll, 10) || 2000);
   if (document.getElementById("chart")) { refreshChart(); setInterval(refreshChart, 5000); }
+  if (document.getElementById("logs")) { refreshLogs(); setInterval(refreshLogs, 2000); }
 });

@@ -91,6 +91,15 @@ def test_logs_show_each_line_with_instance_and_version(platform: ParUp, tmp_path
     missing = platform.cli("logs", "no-such-agent", check=False)
     assert missing.returncode == 1 and "Agent not found" in missing.stderr
 
+    # The console's agent page polls the same lines.
+    with httpx.Client(base_url=platform.info["registry_url"] + "/console", timeout=30) as console:
+        assert console.get("/agents/default/printer/logs").status_code == 401
+        assert console.post("/login", data={"key": platform.admin_key}).status_code == 303
+        assert 'id="logs-panel"' in console.get("/agents/default/printer").text
+        lines = console.get("/agents/default/printer/logs").json()["lines"]
+    assert {"first 0", "second 0"} <= {r["line"].strip() for r in lines}
+    assert all(r["instance"] and r["version"] == "0.1.0" for r in lines)
+
 
 def test_follow_streams_across_scale_to_zero(platform: ParUp, tmp_path: Path) -> None:
     _deploy(platform, tmp_path, "follower")
@@ -148,11 +157,10 @@ def test_a_key_granted_other_agents_gets_403(platform: ParUp, tmp_path: Path) ->
 
 def test_rotation_bounds_the_files(platform: ParUp, tmp_path: Path) -> None:
     _deploy(platform, tmp_path, "chatty")
-    for _ in range(4):
-        _say(platform, "chatty", say="chat", lines=50, pad=100)
+    for n in range(4):
+        _say(platform, "chatty", say=f"chat{n}", lines=50, pad=100)
+    _shows(platform, "chatty", "chat3 49")  # everything written (the collector is asynchronous)
     logs = platform.data_dir / "logs"
-    wait_until(lambda: (logs / "default.chatty.0.1.0.log.2").exists(), 20, "two rotated files")
     files = sorted(p for p in logs.iterdir() if p.name.startswith("default.chatty."))
     assert [p.name for p in files] == [f"default.chatty.0.1.0.log{s}" for s in ("", ".1", ".2")]
     assert all(p.stat().st_size <= MAX_BYTES for p in files)
-    assert "chat 49" in _shows(platform, "chatty", "chat 49")
