@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,7 +165,9 @@ def knative_cluster() -> Iterator[KnativeCluster]:
             subprocess.run([str(SCRIPT), "down"], capture_output=True, timeout=300)
             pytest.fail(f"scripts/cluster.sh up failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
         started = True
-        print(f"\nscripts/cluster.sh up: {time.monotonic() - start:.1f} s\n{result.stdout}")
+        # The admin key stays out of the test log.
+        shown = re.sub(r"PAR_API_KEY=\S+", "PAR_API_KEY=(scripts/cluster.sh env)", result.stdout)
+        print(f"\nscripts/cluster.sh up: {time.monotonic() - start:.1f} s\n{shown}")
         cluster = _from_env_lines()
     try:
         yield cluster
