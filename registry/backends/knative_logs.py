@@ -184,12 +184,17 @@ class _Stream:
             self.ended = True
 
     def stop(self) -> None:
+        """Never blocks the caller (the event loop): closing a response another thread is reading
+        waits for that read, so the close happens on a thread of its own."""
         self._stopped.set()
-        response = self._response
-        if response is not None:
-            with contextlib.suppress(Exception):
-                response.release_conn()
-                response.close()
+        if self._response is not None:
+            threading.Thread(target=self._close, args=(self._response,), daemon=True).start()
+
+    @staticmethod
+    def _close(response: Any) -> None:
+        with contextlib.suppress(Exception):
+            response.release_conn()
+            response.close()
 
 
 async def _items(records: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
