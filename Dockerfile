@@ -56,7 +56,7 @@ FROM resolve AS runtime-build
 ARG UV_INDEX_URL=
 ARG PIP_INDEX_URL=
 # Distributions the runtime imports (tests/unit/cluster checks this list against runtime/*.py).
-ARG RUNTIME_REQUIREMENTS="fastapi uvicorn[standard] httpx sniffio cloudevents pydantic pydantic-settings PyYAML typer rich prometheus-client python-multipart packaging grpcio protobuf"
+ARG RUNTIME_REQUIREMENTS="fastapi uvicorn[standard] httpx sniffio cloudevents pydantic pydantic-settings PyYAML typer rich prometheus-client python-multipart packaging grpcio protobuf opentelemetry-sdk opentelemetry-exporter-otlp-proto-http"
 # The installer for an agent's own requirements when a package is prepared at start (PACKAGE_URL):
 # runtime.prepare runs uv when present, `python -m pip` otherwise, and a uv venv has no pip. pip is the
 # smaller of the two that works: 14 MB in the venv against uv's 44 MB static binary (measured with
