@@ -136,9 +136,7 @@ class Propagate:
 
         async def send_traced(message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *(h for h in message.get("headers", ()) if h[0].lower() != b"traceparent"), header
-                ]
+                message["headers"] = _with_traceparent(message, header)
             await send(message)
 
         token = set_current(context)
@@ -163,9 +161,7 @@ class Propagate:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *(h for h in message.get("headers", ()) if h[0].lower() != b"traceparent"), header
-                ]
+                message["headers"] = _with_traceparent(message, header)
             await send(message)
 
         token = set_current(context)
@@ -184,3 +180,8 @@ class Propagate:
                 span.set_status(StatusCode.ERROR)
                 span.set_attribute("error.type", str(status))
             span.end()
+
+
+def _with_traceparent(message: Any, header: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """A response start's headers with this request's `traceparent` in place of any other."""
+    return [*(h for h in message.get("headers", ()) if h[0].lower() != b"traceparent"), header]
